@@ -1,0 +1,5 @@
+"""StreamForge: a plugin-based, self-hosted video server."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,85 @@
+"""The Quart application factory: extensions, then blueprints, then error handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator
+
+from quart import Quart
+from quart_schema import Info, QuartSchema
+
+from streamforge import __version__
+from streamforge.config import Settings
+from streamforge.jobs.host import JobHost
+from streamforge.plugins import Registry, call_hook_sync
+from streamforge.runtime import Runtime
+from streamforge.web import api, docs, errors, media, pages
+from streamforge.web.state import AppState
+from streamforge.web.themes import ThemeSet
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings, *, registry: Registry | None = None, run_jobs: bool = True
+) -> Quart:
+    """Build the app. ``run_jobs`` starts in-process job workers and the reconciler while
+    serving (embedded mode); with an external broker only the reconciler runs here."""
+    registry = registry or Registry.build(settings)
+    themes = ThemeSet(settings)  # fail fast on a bad [themes] section
+
+    app = Quart(__name__, static_folder=None)
+    app.config.update(
+        JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=1 * 1024 * 1024,  # JSON bodies; uploads have their own limits
+        QUART_SCHEMA_SWAGGER_JS_URL="/docs/assets/swagger-ui-bundle.js",
+        QUART_SCHEMA_SWAGGER_CSS_URL="/docs/assets/swagger-ui.css",
+    )
+    QuartSchema(
+        app,
+        info=Info(title="StreamForge", version=__version__),
+        openapi_path="/openapi.json",
+        swagger_ui_path="/docs",
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+    )
+    state = AppState(settings=settings, registry=registry, themes=themes)
+    app.extensions["streamforge"] = state
+    pages.setup_templates(app, state)
+
+    app.register_blueprint(api.blueprint)
+    app.register_blueprint(media.blueprint)
+    app.register_blueprint(docs.blueprint)
+    app.register_blueprint(pages.blueprint)
+    for result in call_hook_sync(registry.pm, "register_routes", app=app):
+        for blueprint in result or ():
+            app.register_blueprint(blueprint)
+    errors.register(app)
+
+    @app.while_serving
+    async def lifecycle() -> AsyncGenerator[None, None]:
+        rt = Runtime.create(settings, registry)
+        await rt.open()
+        state.runtime = rt
+        host = JobHost(settings, registry)
+        state.jobs = host
+        reconciler: asyncio.Task[None] | None = None
+        if run_jobs:
+            if host.in_process:
+                host.start_worker()
+            reconciler = asyncio.create_task(host.reconcile_forever(rt))
+        try:
+            yield
+        finally:
+            if reconciler is not None:
+                reconciler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reconciler
+            await asyncio.to_thread(host.stop)
+            await rt.close()
+            state.runtime = None
+            state.jobs = None
+
+    return app

@@ -1,0 +1,233 @@
+"""The ``streamforge`` command line. Every command takes ``--config PATH``
+(or ``$STREAMFORGE_CONFIG``); without one, ``./streamforge.toml`` if present, else the
+embedded defaults. A user mistake ends in one ``streamforge: error: …`` line, never a
+traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from streamforge import __version__
+from streamforge.config import DEFAULT_CONFIG_NAME, Settings, find_config_path, load_settings
+from streamforge.errors import StreamForgeError
+
+T = TypeVar("T")
+
+
+def _settings(ctx: click.Context) -> Settings:
+    cached: Settings | None = ctx.obj.get("settings")
+    if cached is None:
+        cached = load_settings(find_config_path(ctx.obj.get("config")))
+        ctx.obj["settings"] = cached
+        _setup_logging(cached.logging.level)
+    return cached
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("dramatiq", "hypercorn.access", "aiosqlite", "libav"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def _say(message: str) -> None:
+    """Messages for people go to stderr; stdout is kept for results scripts read."""
+    click.echo(message, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="STREAMFORGE_CONFIG",
+    help=f"Config file (default: ./{DEFAULT_CONFIG_NAME} if present, else built-in defaults).",
+)
+@click.version_option(__version__, prog_name="streamforge")
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None) -> None:
+    """StreamForge: a self-hosted video server."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+
+
+# -- serve ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", help="Override [server] host.")
+@click.option("--port", type=int, help="Override [server] port.")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Run the web server (and, in embedded mode, the transcoding workers)."""
+    settings = _settings(ctx)
+    if host:
+        settings.server.host = host
+    if port is not None:
+        settings.server.port = port
+    from streamforge.server import run_server
+
+    run_server(settings, announce=_say)
+
+
+# -- worker --------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--threads", type=int, default=None, help="Concurrent jobs (default [jobs] workers).")
+@click.pass_context
+def worker(ctx: click.Context, threads: int | None) -> None:
+    """Run a transcoding worker for the scale-out mode ([broker] url must be set)."""
+    settings = _settings(ctx)
+    if not settings.broker.url:
+        raise StreamForgeError(
+            "`worker` needs a broker: set [broker] url (e.g. redis://localhost:6379/0). "
+            "In the embedded mode `streamforge serve` runs the jobs itself."
+        )
+    from streamforge.jobs.service import run_worker
+
+    _run(run_worker(settings, threads=threads, announce=_say))
+
+
+# -- init / migrate --------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@click.pass_context
+def init(ctx: click.Context, force: bool) -> None:
+    """Write a commented starting config file (to --config or ./streamforge.toml)."""
+    from streamforge.config_file import example_config_text
+
+    target: Path = ctx.obj.get("config") or Path(DEFAULT_CONFIG_NAME)
+    if target.exists() and not force:
+        raise StreamForgeError(f"{target} already exists (use --force to overwrite it)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(example_config_text(), encoding="utf-8")
+    _say(f"wrote {target}; edit it, then run: streamforge --config {target} serve")
+
+
+@cli.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Bring the database schema up to date (serve does this by itself)."""
+    from streamforge.db.session import Database
+
+    settings = _settings(ctx)
+
+    async def go() -> None:
+        db = Database(settings.database_url, busy_timeout=settings.database.busy_timeout)
+        try:
+            await db.migrate()
+        finally:
+            await db.close()
+
+    _run(go())
+    _say("database is up to date")
+
+
+# -- add -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--title", help="Title for the imported video(s) (default: from the file name).")
+@click.option("--wait", is_flag=True, help="Wait until each video is ready or failed.")
+@click.pass_context
+def add(ctx: click.Context, files: tuple[Path, ...], title: str | None, wait: bool) -> None:
+    """Import local video files; prints each new video's id on its own line."""
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise StreamForgeError(f"no such file: {', '.join(missing)} (nothing was imported)")
+    from streamforge.jobs.service import import_files
+
+    ok = _run(
+        import_files(
+            _settings(ctx),
+            list(files),
+            title=title,
+            wait=wait,
+            on_id=lambda vid: click.echo(vid),
+            announce=_say,
+        )
+    )
+    if not ok:
+        ctx.exit(1)
+
+
+# -- plugins / doctor ----------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool) -> None:
+    """List loaded plugins, the hooks they implement, and what they provide."""
+    from streamforge.plugins import Registry
+
+    registry = Registry.build(_settings(ctx))
+    provided = {
+        "storage_backends": sorted(registry.storage_backends),
+        "encoders": sorted(registry.encoders),
+        "notifiers": sorted(registry.notifiers),
+    }
+    loaded = registry.describe()
+    if as_json:
+        rows = [{"name": n, "hooks": h} for n, h in loaded]
+        click.echo(json.dumps({"plugins": rows, **provided}, indent=2))
+        return
+    for name, hooks in loaded:
+        click.echo(f"{name:<24} {', '.join(hooks)}")
+    for key, names in provided.items():
+        click.echo(f"{key.replace('_', ' ')}: {', '.join(names) or '-'}")
+
+
+@cli.command()
+@click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """Check config, database, storage, broker and encoders; say what to fix."""
+    from streamforge.doctor import run_checks
+
+    try:
+        settings = _settings(ctx)
+    except StreamForgeError as exc:
+        click.echo(f"✗ config: {exc}")
+        ctx.exit(1)
+    results = _run(run_checks(settings))
+    for result in results:
+        mark = "✓" if result.ok else "✗"
+        click.echo(f"{mark} {result.name}: {result.detail}")
+        if not result.ok and result.fix:
+            click.echo(f"    fix: {result.fix}")
+    if not all(r.ok for r in results):
+        ctx.exit(1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="streamforge", standalone_mode=True)
+    except StreamForgeError as exc:
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            click.echo(f"streamforge: error: {line}", err=True)
+        sys.exit(2)
+
+
+def install_signal_handlers(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)

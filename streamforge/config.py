@@ -1,0 +1,412 @@
+"""Configuration: one TOML file plus ``STREAMFORGE_<SECTION>__<KEY>`` environment overrides.
+
+Everything is validated by pydantic models that refuse unknown keys. A mistake ends startup
+with one :class:`~streamforge.errors.ConfigError` line naming the file (or variable), the
+key, what was expected and what was found. Plugin tables (``[storage.<name>]``,
+``[encoders.<name>]``, ``[notifiers.<name>]``) are kept raw here and validated later against
+the plugin's own ``Config`` model by :func:`validate_plugin_config`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from streamforge.errors import ConfigError
+
+ENV_PREFIX = "STREAMFORGE_"
+CONFIG_ENV = "STREAMFORGE_CONFIG"
+DEFAULT_CONFIG_NAME = "streamforge.toml"
+
+
+def _empty_is_none(value: object) -> object:
+    return None if value == "" else value
+
+
+#: A path that may be left empty ("" in TOML means "not set").
+OptionalPath = Annotated[Path | None, BeforeValidator(_empty_is_none)]
+
+
+class Section(BaseModel):
+    """Base of every config table: unknown keys are an error, values are checked strictly."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class PluginConfig(Section):
+    """Base class for a plugin's ``Config`` model (its TOML table). Unknown keys are refused."""
+
+
+class ServerSection(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    #: Public base URL (e.g. https://video.example.org). Empty: derived from host and port.
+    public_url: str = ""
+    data_dir: Path = Path("./streamforge-data")
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class DatabaseSection(Section):
+    #: SQLAlchemy URL. Empty: SQLite file ``<data_dir>/streamforge.db``.
+    url: str = ""
+    #: Seconds SQLite waits for a lock before giving up.
+    busy_timeout: float = Field(15.0, gt=0)
+
+
+class BrokerSection(Section):
+    #: ``redis://…`` or ``amqp://…``. Empty: in-process jobs (no broker needed).
+    url: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "amqp://", "amqps://")):
+            raise ValueError("must be a redis://, rediss://, amqp:// or amqps:// URL")
+        return value
+
+
+class StorageSection(Section):
+    model_config = ConfigDict(extra="allow")  # [storage.<backend>] plugin tables
+    backend: str = "local"
+
+
+class RungSection(Section):
+    name: str
+    height: int = Field(gt=0, le=4320)
+    video_bitrate: int = Field(gt=0)
+    audio_bitrate: int = Field(gt=0)
+
+
+DEFAULT_LADDER = [
+    RungSection(name="360p", height=360, video_bitrate=800_000, audio_bitrate=96_000),
+    RungSection(name="720p", height=720, video_bitrate=2_500_000, audio_bitrate=128_000),
+    RungSection(name="1080p", height=1080, video_bitrate=5_000_000, audio_bitrate=192_000),
+]
+
+
+class TranscodeSection(Section):
+    #: "auto" (prefers a working hardware encoder) or an encoder name such as "x264".
+    encoder: str = "auto"
+    segment_seconds: int = Field(4, ge=1, le=30)
+    max_frame_rate: float = Field(60, gt=0, le=240)
+    thumbnail_interval: int = Field(4, ge=1, le=600)
+    ladder: list[RungSection] = Field(default_factory=lambda: list(DEFAULT_LADDER))
+    #: Caps on untrusted media.
+    max_width: int = Field(7680, gt=0)
+    max_height: int = Field(4320, gt=0)
+    max_duration: float = Field(6 * 3600, gt=0)
+    max_streams: int = Field(16, gt=0)
+    max_output_bytes: int = Field(50 * 1024**3, gt=0)
+    #: Limits of the child process that decodes and encodes.
+    memory_limit_mb: int = Field(4096, ge=64)
+    time_limit: float = Field(6 * 3600, gt=0)
+
+    @field_validator("ladder")
+    @classmethod
+    def _ladder_not_empty(cls, value: list[RungSection]) -> list[RungSection]:
+        if not value:
+            raise ValueError("needs at least one rung")
+        return sorted(value, key=lambda r: r.height)
+
+
+class JobsSection(Section):
+    max_attempts: int = Field(3, ge=1, le=20)
+    #: Seconds a running job's lease lasts; it is renewed every third of that.
+    lease_seconds: float = Field(60, ge=1)
+    #: First retry delay in seconds; doubles for each further attempt.
+    retry_backoff: float = Field(10, ge=0)
+    #: In-process mode: how many transcodes run at once.
+    workers: int = Field(1, ge=1, le=64)
+    #: Seconds between reconciler passes.
+    reconcile_interval: float = Field(5, gt=0)
+
+
+class PluginsSection(Section):
+    #: A folder of single-file plugins (``*.py``); empty for none.
+    directory: OptionalPath = None
+    #: Names of plugins (entry-point names or file stems) not to load.
+    disabled: list[str] = Field(default_factory=list)
+
+
+class NotifiersSection(Section):
+    model_config = ConfigDict(extra="allow")  # [notifiers.<name>] plugin tables
+    #: Notifier plugins to call; each may have a table [notifiers.<name>].
+    enabled: list[str] = Field(default_factory=lambda: ["log"])
+
+
+class EncodersSection(Section):
+    model_config = ConfigDict(extra="allow")  # [encoders.<name>] plugin tables
+
+
+class ThemesSection(Section):
+    active: str = "default"
+    #: Extra folder searched for themes besides the built-in ones.
+    directory: OptionalPath = None
+    #: Site override folder: templates here win over every theme.
+    override_dir: OptionalPath = None
+
+
+class LoggingSection(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Settings(Section):
+    """The whole configuration."""
+
+    server: ServerSection = Field(default_factory=ServerSection)
+    database: DatabaseSection = Field(default_factory=DatabaseSection)
+    broker: BrokerSection = Field(default_factory=BrokerSection)
+    storage: StorageSection = Field(default_factory=StorageSection)
+    transcode: TranscodeSection = Field(default_factory=TranscodeSection)
+    encoders: EncodersSection = Field(default_factory=EncodersSection)
+    jobs: JobsSection = Field(default_factory=JobsSection)
+    plugins: PluginsSection = Field(default_factory=PluginsSection)
+    notifiers: NotifiersSection = Field(default_factory=NotifiersSection)
+    themes: ThemesSection = Field(default_factory=ThemesSection)
+    logging: LoggingSection = Field(default_factory=LoggingSection)
+
+    #: Where the settings came from (for messages); not a config key.
+    source: str = Field("defaults", exclude=True)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.server.data_dir
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'streamforge.db').as_posix()}"
+
+    @property
+    def public_url(self) -> str:
+        """The configured public URL, or "" when links should stay host-relative."""
+        return self.server.public_url
+
+    @property
+    def listen_url(self) -> str:
+        host = self.server.host
+        shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
+        return self.server.public_url or f"http://{shown}:{self.server.port}"
+
+    def plugin_table(self, family: str, name: str) -> dict[str, Any]:
+        """The raw TOML table ``[<family>.<name>]`` (empty when absent)."""
+        section = getattr(self, family)
+        extra = section.model_extra or {}
+        table = extra.get(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"{self.source}: [{family}.{name}] must be a table, found {_describe(table)}"
+            )
+        return table
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def _format_error(
+    where: str,
+    exc: ValidationError,
+    data: Mapping[str, Any],
+    prefix: tuple[str, ...] = (),
+    overrides: Mapping[str, Any] | None = None,
+) -> str:
+    """One line per problem: file (or variable), key, what was expected, what was found."""
+    lines = []
+    file_where = where
+    for err in exc.errors():
+        full_loc = (*prefix, *err["loc"])
+        where = file_where
+        if overrides and _lookup(overrides, full_loc) is not None:
+            where = ENV_PREFIX + "__".join(str(p).upper() for p in full_loc)
+        key = _dotted([str(p) for p in full_loc])
+        kind = err["type"]
+        found = _lookup(data, full_loc)
+        if kind == "extra_forbidden":
+            what = "table" if isinstance(found, dict) else "key"
+            lines.append(
+                f"{where}: {key}: unknown {what} (check the spelling; see config.example.toml)"
+            )
+        elif kind == "missing":
+            lines.append(f"{where}: {key}: required key is missing")
+        elif kind == "value_error":
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{where}: {key}: {msg}, found {_describe(found)}")
+        else:
+            expected = _EXPECTED.get(kind) or err["msg"].removeprefix("Input should be ")
+            lines.append(f"{where}: {key}: expected {expected}, found {_describe(found)}")
+    return "\n".join(lines)
+
+
+_EXPECTED = {
+    "int_parsing": "an integer",
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+    "path_type": "a path (string)",
+}
+
+
+def _dotted(loc: list[str]) -> str:
+    if not loc:
+        return "(top level)"
+    if len(loc) == 1:
+        return f"[{loc[0]}]"
+    table = ""
+    for part in loc[:-1]:
+        table += f"[{part}]" if part.isdigit() else (f".{part}" if table else part)
+    return f"[{table}] {loc[-1]}"
+
+
+def _lookup(data: Mapping[str, Any], loc: tuple[int | str, ...]) -> object:
+    cur: object = data
+    for part in loc:
+        in_table = isinstance(cur, Mapping) and part in cur
+        in_list = isinstance(cur, list) and isinstance(part, int) and part < len(cur)
+        if in_table or in_list:
+            cur = cur[part]  # type: ignore[index]
+        else:
+            return None
+    return cur
+
+
+def _parse_env_value(raw: str) -> object:
+    """Env values are parsed as TOML values when they are valid TOML, else taken as text."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, object]]:
+    """Collect ``STREAMFORGE_<SECTION>__<KEY>[__<SUBKEY>]`` variables into nested tables."""
+    out: dict[str, dict[str, object]] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name or name == CONFIG_ENV:
+            continue
+        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
+        if len(parts) < 2 or not all(parts):
+            raise ConfigError(f"{name}: expected STREAMFORGE_<SECTION>__<KEY>")
+        table: dict[str, Any] = out.setdefault(parts[0], {})
+        for part in parts[1:-1]:
+            table = table.setdefault(part, {})
+        table[parts[-1]] = _parse_env_value(raw)
+    return out
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def find_config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
+    """The config file to use: ``--config``, else ``$STREAMFORGE_CONFIG``, else
+    ``./streamforge.toml`` when it exists, else None (embedded defaults)."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    local = Path(DEFAULT_CONFIG_NAME)
+    return local if local.is_file() else None
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read, merge and validate the configuration. Raises ConfigError with a clear message."""
+    environ = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    where = "defaults"
+    if path is not None:
+        file = Path(path)
+        where = str(file)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(
+                f"{file}: config file not found "
+                f"(create one with `streamforge init --config {file}`)"
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{file}: cannot read config file: {exc}") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    overrides = env_overrides(environ)
+    if overrides:
+        data = _merge(data, overrides)
+        if where == "defaults":
+            where = "environment"
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(where, exc, data, overrides=overrides)) from None
+    settings.source = where
+    return _resolve_paths(settings, Path(path).parent if path else Path.cwd())
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    """Relative paths in the config file are relative to the file's folder."""
+
+    def fix(p: Path | None) -> Path | None:
+        if p is None:
+            return None
+        p = p.expanduser()
+        return p if p.is_absolute() else (base / p).resolve()
+
+    settings.server.data_dir = fix(settings.server.data_dir) or settings.server.data_dir
+    settings.plugins.directory = fix(settings.plugins.directory)
+    settings.themes.directory = fix(settings.themes.directory)
+    settings.themes.override_dir = fix(settings.themes.override_dir)
+    return settings
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_plugin_config(settings: Settings, family: str, name: str, model: type[M]) -> M:
+    """Validate the table ``[<family>.<name>]`` against a plugin's Config model."""
+    table = settings.plugin_table(family, name)
+    try:
+        return model.model_validate(table)
+    except ValidationError as exc:
+        prefixed = {family: {name: table}}
+        raise ConfigError(_format_error(settings.source, exc, prefixed, (family, name))) from None

@@ -1,0 +1,97 @@
+"""The event bus: ``video.*`` events from jobs and the API to WebSocket clients and notifiers.
+
+Embedded mode uses :class:`LocalEventBus`, which is thread-safe (job runners publish from
+worker threads; subscribers live on the web server's event loop). Scale-out uses Redis
+pub/sub so an event published on a worker machine reaches every web node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+Event = dict[str, Any]
+
+
+def make_event(type_: str, video_id: str, **data: Any) -> Event:
+    """An event with the common fields: ``type``, ``id``, ``time`` and ``video_id``."""
+    return {
+        "type": type_,
+        "id": uuid.uuid4().hex,
+        "time": datetime.now(UTC).isoformat(),
+        "video_id": video_id,
+        **data,
+    }
+
+
+class EventBus(ABC):
+    """Publish events; subscribe to the stream of every event published from now on."""
+
+    @abstractmethod
+    def publish(self, event: Event) -> None:
+        """Publish one event. Safe to call from any thread; never blocks for long."""
+
+    @abstractmethod
+    def subscribe(self, max_queue: int = 1000) -> AsyncIterator[Event]:
+        """Yield events as they are published, on the caller's event loop.
+
+        A subscriber that falls ``max_queue`` events behind is dropped (its iterator
+        ends) rather than slowing everyone else.
+        """
+
+    async def close(self) -> None:
+        return None
+
+
+class _Subscriber:
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_queue: int) -> None:
+        self.loop = loop
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self.max_queue = max_queue
+        self.dropped = False
+
+    def offer(self, event: Event) -> None:  # runs on self.loop
+        if self.dropped:
+            return
+        if self.queue.qsize() >= self.max_queue:
+            self.dropped = True
+            self.queue.put_nowait(None)
+            return
+        self.queue.put_nowait(event)
+
+
+class LocalEventBus(EventBus):
+    """In-process bus for the embedded mode."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: set[_Subscriber] = set()
+
+    def publish(self, event: Event) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for sub in subscribers:
+            try:
+                sub.loop.call_soon_threadsafe(sub.offer, event)
+            except RuntimeError:  # that loop is closed
+                with self._lock:
+                    self._subscribers.discard(sub)
+
+    async def subscribe(self, max_queue: int = 1000) -> AsyncIterator[Event]:
+        sub = _Subscriber(asyncio.get_running_loop(), max_queue)
+        with self._lock:
+            self._subscribers.add(sub)
+        try:
+            while True:
+                event = await sub.queue.get()
+                if event is None:
+                    return
+                yield event
+        finally:
+            with self._lock:
+                self._subscribers.discard(sub)

@@ -1,0 +1,162 @@
+"""One attempt at one transcode job: claim, keep the lease, transcode, publish or fail."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from streamforge.errors import EncoderError, MediaError, StorageError
+from streamforge.events import make_event
+from streamforge.jobs import store
+from streamforge.library import transcoding
+from streamforge.library.notify import announce
+from streamforge.library.serialize import video_to_dict
+from streamforge.library.videos import get_video
+from streamforge.media.types import Progress
+from streamforge.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: Seconds between progress writes to the database (events go out more often).
+PROGRESS_DB_INTERVAL = 1.0
+
+Enqueue = Callable[[str, float], None]
+
+
+async def run_transcode(rt: Runtime, job_id: str, owner: str, enqueue: Enqueue) -> None:
+    """Run one attempt of ``job_id`` if it can be claimed; a no-op otherwise.
+
+    ``enqueue(job_id, delay_seconds)`` sends the retry message when the attempt fails.
+    """
+    lease = rt.settings.jobs.lease_seconds
+    claim = await store.claim(rt.db, job_id, owner, lease)
+    if claim is None:
+        log.debug("job %s not claimable (done, running elsewhere, or not due)", job_id)
+        return
+    log.info(
+        "job %s: attempt %d/%d for video %s",
+        job_id,
+        claim.attempt,
+        claim.max_attempts,
+        claim.video_id,
+    )
+    rt.events.publish(
+        make_event("video.processing", claim.video_id, attempt=claim.attempt, job_id=job_id)
+    )
+    cancel = asyncio.Event()
+    keeper = asyncio.create_task(_keep_lease(rt, claim, cancel))
+    scratch = rt.settings.data_dir / "scratch" / f"{job_id}-{claim.attempt}"
+    transcoding.clean_scratch(scratch)
+    scratch.mkdir(parents=True)
+    try:
+        error = await _attempt(rt, claim, scratch, cancel)
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
+        transcoding.clean_scratch(scratch)
+    if error is not None:
+        await _record_failure(rt, claim, error, enqueue)
+
+
+async def _attempt(
+    rt: Runtime, claim: store.Claim, scratch: Path, cancel: asyncio.Event
+) -> str | None:
+    """Returns None on success (or when fenced out), else the reason for people."""
+    last_write = 0.0
+
+    async def on_progress(p: Progress) -> None:
+        nonlocal last_write
+        rt.events.publish(
+            make_event(
+                "video.progress",
+                claim.video_id,
+                percent=round(p.percent, 1),
+                stage=p.stage,
+                rung=p.rung,
+            )
+        )
+        if time.monotonic() - last_write >= PROGRESS_DB_INTERVAL:
+            last_write = time.monotonic()
+            await store.set_progress(rt.db, claim, p.percent)
+
+    try:
+        probe, result = await transcoding.transcode_source(rt, claim, scratch, on_progress, cancel)
+        if cancel.is_set():
+            return None
+        await transcoding.upload_outputs(rt, claim.video_id, scratch / "out", result.files)
+        if not await transcoding.publish(rt, claim, probe, result):
+            log.warning(
+                "job %s: lease lost before publishing; outputs left to the new owner", claim.job_id
+            )
+            return None
+    except (MediaError, EncoderError, StorageError) as exc:
+        if cancel.is_set():
+            log.info("job %s cancelled", claim.job_id)
+            return None
+        return str(exc)
+    except Exception as exc:  # a bug, not the media: keep the trace in the log
+        log.exception("job %s failed unexpectedly", claim.job_id)
+        return f"internal error: {type(exc).__name__}: {exc}"
+    async with rt.db.session() as s:
+        video = video_to_dict(await get_video(s, claim.video_id), rt.settings.public_url)
+    log.info("job %s: video %s ready", claim.job_id, claim.video_id)
+    await announce(
+        rt, make_event("video.ready", claim.video_id, video=video), "video_ready", video=video
+    )
+    return None
+
+
+async def _keep_lease(rt: Runtime, claim: store.Claim, cancel: asyncio.Event) -> None:
+    """Renew the lease every third of its length; on loss, cancel the attempt."""
+    interval = rt.settings.jobs.lease_seconds / 3
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            held = await store.renew(rt.db, claim, rt.settings.jobs.lease_seconds)
+        except Exception:  # a database hiccup: try again next round
+            log.warning("job %s: lease renewal failed", claim.job_id, exc_info=True)
+            continue
+        if not held:
+            log.warning("job %s: lease lost (video deleted or job taken over)", claim.job_id)
+            cancel.set()
+            return
+
+
+async def _record_failure(rt: Runtime, claim: store.Claim, error: str, enqueue: Enqueue) -> None:
+    failure = await store.fail(rt.db, claim, error, backoff=rt.settings.jobs.retry_backoff)
+    if failure is None:
+        return
+    if failure.retry_at is not None:
+        delay = max(0.0, (failure.retry_at - store.now()).total_seconds())
+        enqueue(claim.job_id, delay + 0.1)  # never before run_after
+        log.warning(
+            "job %s attempt %d failed, retrying in %.0f s: %s",
+            claim.job_id,
+            claim.attempt,
+            delay,
+            error,
+        )
+    else:
+        log.error(
+            "job %s failed for good after %d attempts: %s", claim.job_id, claim.attempt, error
+        )
+    await announce_failure(rt, claim.video_id, error, attempt=claim.attempt, final=failure.final)
+
+
+async def announce_failure(
+    rt: Runtime, video_id: str, error: str, *, attempt: int, final: bool
+) -> None:
+    async with rt.db.session() as s:
+        try:
+            video = video_to_dict(await get_video(s, video_id), rt.settings.public_url)
+        except Exception:
+            return  # deleted meanwhile
+    event = make_event(
+        "video.failed", video_id, error=error, attempt=attempt, final=final, video=video
+    )
+    await announce(rt, event, "video_failed", video=video, error=error, final=final)

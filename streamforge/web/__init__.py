@@ -1,0 +1,1 @@
+"""HTTP: blueprints for the JSON API, media files, pages and API docs."""

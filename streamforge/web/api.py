@@ -1,0 +1,151 @@
+"""The JSON API under ``/api/v1``. Views validate, call one service, return a schema."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from quart import Blueprint
+from quart_schema import validate_querystring, validate_request, validate_response
+
+from streamforge import __version__
+from streamforge.db.models import Privacy, VideoStatus
+from streamforge.events import make_event
+from streamforge.library import videos
+from streamforge.library.notify import announce
+from streamforge.library.serialize import video_to_dict
+from streamforge.web.state import runtime
+
+blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+class RenditionOut(BaseModel):
+    name: str
+    width: int
+    height: int
+    bandwidth: int
+    average_bandwidth: int
+    codecs: str
+    frame_rate: float
+    playlist_url: str
+
+
+class VideoOut(BaseModel):
+    id: str
+    title: str
+    description: str
+    status: VideoStatus
+    progress: float = Field(ge=0, le=100)
+    error: str | None
+    privacy: Privacy
+    duration: float | None
+    width: int | None
+    height: int | None
+    created_at: datetime
+    updated_at: datetime | None
+    ready_at: datetime | None
+    source_filename: str | None
+    renditions: list[RenditionOut]
+    hls_url: str | None = Field(description="master.m3u8, when ready")
+    manifest_url: str | None = Field(description="manifest.json for the StreamForge player")
+    thumbnails_url: str | None = Field(description="WebVTT track of seek-bar thumbnails")
+    poster_url: str | None
+
+
+class VideoList(BaseModel):
+    items: list[VideoOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    q: str = Field("", max_length=200, description="words to find in titles and descriptions")
+    status: VideoStatus | None = None
+    sort: str = Field("newest", pattern="^(newest|oldest|title)$")
+    limit: int = Field(24, ge=1, le=100)
+    offset: int = Field(0, ge=0, le=10_000_000)
+
+
+class VideoPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=10_000)
+    privacy: Privacy | None = None
+
+
+class Deleted(BaseModel):
+    id: str
+    deleted: bool
+
+
+def _out(video: Any) -> dict[str, Any]:
+    return video_to_dict(video, runtime().settings.public_url)
+
+
+@blueprint.get("/health")
+@validate_response(Health)
+async def health() -> Health:
+    """Liveness: the process is up and answering."""
+    return Health(status="ok", version=__version__)
+
+
+@blueprint.get("/videos")
+@validate_querystring(ListQuery)
+@validate_response(VideoList)
+async def list_videos(query_args: ListQuery) -> dict[str, Any]:
+    """List public videos, newest first; search with ``q``."""
+    rt = runtime()
+    async with rt.db.session() as s:
+        page = await videos.list_videos(
+            s,
+            search=query_args.q,
+            status=query_args.status,
+            sort=query_args.sort,
+            limit=query_args.limit,
+            offset=query_args.offset,
+        )
+        items = [_out(v) for v in page.items]
+    return {
+        "items": items,
+        "total": page.total,
+        "limit": query_args.limit,
+        "offset": query_args.offset,
+    }
+
+
+@blueprint.get("/videos/<video_id>")
+@validate_response(VideoOut)
+async def get_video(video_id: str) -> dict[str, Any]:
+    """One video with its status, renditions and media URLs."""
+    async with runtime().db.session() as s:
+        return _out(await videos.get_video(s, video_id))
+
+
+@blueprint.patch("/videos/<video_id>")
+@validate_request(VideoPatch)
+@validate_response(VideoOut)
+async def patch_video(video_id: str, data: VideoPatch) -> dict[str, Any]:
+    """Change a video's title, description or privacy."""
+    async with runtime().db.session() as s:
+        video = await videos.update_video(
+            s, video_id, title=data.title, description=data.description, privacy=data.privacy
+        )
+        return _out(video)
+
+
+@blueprint.delete("/videos/<video_id>")
+@validate_response(Deleted)
+async def delete_video(video_id: str) -> Deleted:
+    """Delete a video, its files, and cancel its transcode."""
+    rt = runtime()
+    await videos.delete_video(rt.db, rt.storage, video_id)
+    await announce(rt, make_event("video.deleted", video_id), "video_deleted", video_id=video_id)
+    return Deleted(id=video_id, deleted=True)

@@ -1,0 +1,143 @@
+"""Published media: ``/media/<video_id>/<path>`` with Range and conditional requests.
+
+Only files of a ``ready`` video are served (a player never sees a half-made video), only
+under ``hls/``, ``thumbs/`` or ``poster.jpg``, and every key is validated by the storage
+layer's rules. Remote storage answers with a redirect to its own URL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+from quart import Blueprint, Response, redirect, request
+
+from streamforge.db.models import Video, VideoStatus
+from streamforge.errors import InvalidKey, NotFound
+from streamforge.library.videos import video_prefix
+from streamforge.storage import ObjectInfo, validate_key
+from streamforge.web.state import runtime
+
+blueprint = Blueprint("media", __name__)
+
+CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".json": "application/json",
+    ".vtt": "text/vtt; charset=utf-8",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+}
+IMMUTABLE = "public, max-age=31536000, immutable"
+SHORT = "public, max-age=10"
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+ALLOWED_ROOTS = ("hls/", "thumbs/")
+ALLOWED_FILES = ("poster.jpg",)
+
+
+def content_type(rel: str) -> str:
+    dot = rel.rfind(".")
+    return CONTENT_TYPES.get(rel[dot:].lower(), "application/octet-stream")
+
+
+def cache_control(rel: str) -> str:
+    return IMMUTABLE if rel.endswith((".m4s", ".mp4", ".jpg")) else SHORT
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """(start, end exclusive) for a single-range header; None when unsatisfiable.
+
+    Raises ValueError when the header is not a single byte range (then it is ignored).
+    """
+    m = _RANGE.match(header.strip())
+    if not m or (not m.group(1) and not m.group(2)):
+        raise ValueError(header)
+    first, last = m.group(1), m.group(2)
+    if not first:  # suffix range: the last N bytes
+        n = int(last)
+        if n == 0:
+            return None
+        return max(0, size - n), size
+    start = int(first)
+    end = size if not last else min(int(last) + 1, size)
+    if start >= size or end <= start:
+        return None
+    return start, end
+
+
+def _not_modified(info: ObjectInfo) -> bool:
+    etag = f'"{info.etag}"'
+    inm = request.headers.get("If-None-Match")
+    if inm is not None:
+        return etag in [t.strip() for t in inm.split(",")] or inm.strip() == "*"
+    ims = request.headers.get("If-Modified-Since")
+    if ims:
+        try:
+            return info.modified.replace(microsecond=0) <= parsedate_to_datetime(ims)
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+@blueprint.route("/media/<video_id>/<path:rel>", methods=["GET", "HEAD"])
+async def serve(video_id: str, rel: str) -> Any:
+    """A published file of a ready video (playlists, segments, thumbnails, poster)."""
+    try:
+        validate_key(video_id)
+        validate_key(rel)
+    except InvalidKey:
+        raise NotFound("no such file") from None
+    if not (rel.startswith(ALLOWED_ROOTS) or rel in ALLOWED_FILES):
+        raise NotFound("no such file")
+    rt = runtime()
+    async with rt.db.session() as s:
+        video = await s.get(Video, video_id)
+        if video is None or video.status != VideoStatus.READY:
+            raise NotFound("no such file")
+    key = video_prefix(video_id) + rel
+    if rt.storage.local_path(key) is None:
+        url = await rt.storage.url(key)
+        if url:
+            return redirect(url, 302)
+    info = await rt.storage.stat(key)
+    if info is None:
+        raise NotFound("no such file")
+    headers = {
+        "Content-Type": content_type(rel),
+        "Cache-Control": cache_control(rel),
+        "ETag": f'"{info.etag}"',
+        "Last-Modified": format_datetime(info.modified, usegmt=True),
+        "Accept-Ranges": "bytes",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if _not_modified(info):
+        return Response("", 304, headers)
+    start, end, status = 0, info.size, 200
+    range_header = request.headers.get("Range")
+    if_range = request.headers.get("If-Range", f'"{info.etag}"')
+    if range_header and if_range == f'"{info.etag}"':
+        try:
+            wanted = parse_range(range_header, info.size)
+        except ValueError:  # not a single byte range: answer with the whole file
+            wanted = (0, info.size)
+        else:
+            if wanted is None:
+                headers["Content-Range"] = f"bytes */{info.size}"
+                return Response("", 416, headers)
+            status = 206
+            headers["Content-Range"] = f"bytes {wanted[0]}-{wanted[1] - 1}/{info.size}"
+        start, end = wanted
+    headers["Content-Length"] = str(end - start)
+    if request.method == "HEAD":
+        return Response("", status, headers)
+
+    async def body() -> AsyncIterator[bytes]:
+        async for chunk in rt.storage.read(key, start, end):
+            yield chunk
+
+    return Response(body(), status, headers)

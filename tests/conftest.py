@@ -1,0 +1,81 @@
+"""Shared fixtures: settings in a temp folder, the real app with its test client."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from quart import Quart
+from quart.typing import TestClientProtocol
+
+from streamforge.app import create_app
+from streamforge.config import Settings, load_settings
+from streamforge.runtime import Runtime
+from streamforge.web.state import AppState
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def make_settings(tmp_path: Path, **env: str) -> Settings:
+    """Settings with the data folder in ``tmp_path`` and ``env`` as STREAMFORGE_* overrides."""
+    environ = {"STREAMFORGE_SERVER__DATA_DIR": str(tmp_path / "data"), **env}
+    return load_settings(None, environ=environ)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Quart]:
+    app = create_app(settings, run_jobs=False)
+    async with app.test_app():
+        yield app
+
+
+@pytest.fixture
+def client(app: Quart) -> TestClientProtocol:
+    return app.test_client()
+
+
+@pytest.fixture
+def rt(app: Quart) -> Runtime:
+    state: AppState = app.extensions["streamforge"]
+    assert state.runtime is not None
+    return state.runtime
+
+
+def need_service(name: str, available: bool, why: Any = "") -> None:
+    """Skip locally when a service is missing; in CI (CI=true) fail instead."""
+    if available:
+        return
+    message = f"{name} is not available: {why}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI must run every service-backed test)")
+    pytest.skip(message)
+
+
+ALLOWED_SKIP_PREFIX = "no GPU"
+_bad_skips: list[str] = []
+
+
+def pytest_runtest_logreport(report: Any) -> None:
+    """In CI a skipped test is a failure, except hardware tests that say "no GPU"."""
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if not reason.removeprefix("Skipped: ").startswith(ALLOWED_SKIP_PREFIX):
+            _bad_skips.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
+    if _bad_skips and not hasattr(session.config, "workerinput"):
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("CI: skipped tests are not allowed in CI:", red=True)
+            for line in _bad_skips:
+                reporter.write_line(f"  {line}", red=True)
+        session.exitstatus = 1

@@ -1,0 +1,174 @@
+"""Running the real ``streamforge`` CLI in a temp folder: config, processes, HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+#: A small ladder so end-to-end runs stay fast; the clip decides which rungs apply.
+SMALL_LADDER = """
+[[transcode.ladder]]
+name = "144p"
+height = 144
+video_bitrate = 200000
+audio_bitrate = 64000
+
+[[transcode.ladder]]
+name = "240p"
+height = 240
+video_bitrate = 400000
+audio_bitrate = 96000
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _table(values: dict[str, Any]) -> str:
+    return "\n".join(f"{k} = {json.dumps(v)}" for k, v in values.items())
+
+
+def write_config(
+    folder: Path,
+    extra: str = "",
+    *,
+    port: int | None = None,
+    jobs: dict[str, Any] | None = None,
+    x264: dict[str, Any] | None = None,
+) -> Path:
+    """A config for a test: data in ``folder``, a small ladder, fast jobs; ``extra`` holds
+    further whole tables."""
+    jobs = {"lease_seconds": 6, "reconcile_interval": 0.5, "retry_backoff": 0, **(jobs or {})}
+    x264 = {"preset": "ultrafast", "threads": 1, **(x264 or {})}
+    config = folder / "streamforge.toml"
+    config.write_text(
+        f"""
+[server]
+host = "127.0.0.1"
+port = {port or free_port()}
+data_dir = "{folder / 'data'}"
+
+[jobs]
+{_table(jobs)}
+
+[encoders.x264]
+{_table(x264)}
+
+{extra}
+
+{SMALL_LADDER}
+"""
+    )
+    return config
+
+
+def cli(config: Path, *args: str, timeout: float = 300, env: dict[str, str] | None = None,
+        ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "streamforge", "--config", str(config), *args],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+    )
+
+
+class Server:
+    """A ``streamforge serve`` child process; ``url`` once it said it is running."""
+
+    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+        self.config = config
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamforge", "--config", str(config), "serve"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, **(env or {})}, start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self.url = ""
+        self._ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if "StreamForge is running at " in line:
+                self.url = line.split("StreamForge is running at ", 1)[1].strip()
+                self._ready.set()
+        self._ready.set()
+
+    def wait_ready(self, timeout: float = 60) -> str:
+        if not self._ready.wait(timeout) or not self.url:
+            raise AssertionError("server did not start:\n" + "".join(self.lines))
+        return self.url
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, Any]:
+        request = urllib.request.Request(self.url + path, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.read(), response.headers
+        except urllib.error.HTTPError as err:
+            return err.code, err.read(), err.headers
+
+    def json(self, path: str) -> Any:
+        status, body, _ = self.get(path)
+        assert status == 200, (status, body)
+        return json.loads(body)
+
+    def wait_for(self, video_id: str, predicate: Any, timeout: float = 120) -> dict[str, Any]:
+        """Poll the API (another process does the work) until ``predicate(video)``."""
+        deadline = time.monotonic() + timeout
+        video: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            video = self.json(f"/api/v1/videos/{video_id}")
+            if predicate(video):
+                return video
+            if self.proc.poll() is not None:
+                raise AssertionError("server exited:\n" + "".join(self.lines))
+            time.sleep(0.05)
+        raise AssertionError(f"timed out; last state {video}\n" + "".join(self.lines[-30:]))
+
+    def kill(self) -> None:
+        """SIGKILL the server process only (its media child must die with it)."""
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def group_alive(self) -> bool:
+        """Whether any process of the server's session (e.g. a media child) still runs."""
+        try:
+            os.killpg(self.proc.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@contextmanager
+def running_server(config: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
+    server = Server(config, env)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
