@@ -31,6 +31,8 @@ def create_app(
     themes = ThemeSet(settings)  # fail fast on a bad [themes] section
 
     app = Quart(__name__, static_folder=None)
+    # "//" must reach the views (and be refused there), not be redirected to a merged path
+    app.url_map.merge_slashes = False
     app.config.update(
         JSON_SORT_KEYS=False,
         MAX_CONTENT_LENGTH=1 * 1024 * 1024,  # JSON bodies; uploads have their own limits

@@ -9,8 +9,8 @@ media child process. Encoders never see the source file.
 from __future__ import annotations
 
 import logging
-from fractions import Fraction
 from abc import ABC, abstractmethod
+from fractions import Fraction
 from typing import Any, ClassVar
 
 from streamforge.config import PluginConfig

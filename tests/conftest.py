@@ -5,16 +5,17 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol
 
-from streamforge.app import create_app
 from streamforge.config import Settings, load_settings
-from streamforge.runtime import Runtime
-from streamforge.web.state import AppState
+
+if TYPE_CHECKING:
+    from streamforge.runtime import Runtime
+    from streamforge.web.state import AppState
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -32,6 +33,8 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[Quart]:
+    from streamforge.app import create_app
+
     app = create_app(settings, run_jobs=False)
     async with app.test_app():
         yield app

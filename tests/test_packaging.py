@@ -14,8 +14,11 @@ def test_every_theme_file_is_listed_in_data_files() -> None:
     patterns = [p for globs in meta["tool"]["setuptools"]["data-files"].values() for p in globs]
     files = [p.relative_to(REPO).as_posix() for p in (REPO / "themes").rglob("*") if p.is_file()]
     assert files
-    missing = [f for f in files if not any(fnmatch(f, pat) and
-                                           f.count("/") == pat.count("/") for pat in patterns)]
+    missing = [
+        f
+        for f in files
+        if not any(fnmatch(f, pat) and f.count("/") == pat.count("/") for pat in patterns)
+    ]
     assert missing == [], "add these to [tool.setuptools.data-files] in pyproject.toml"
     assert "config.example.toml" in patterns
 

@@ -16,7 +16,8 @@ from tests.conftest import make_settings
 
 REPO = Path(__file__).resolve().parents[1]
 HOOKS = sorted(
-    name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+    name
+    for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
     if hasattr(fn, "streamforge_spec")
 )
 
@@ -126,7 +127,9 @@ def test_storage_config_is_validated_against_the_plugin_model(tmp_path: Path) ->
 
 def test_unknown_backend_lists_loaded_ones(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, STREAMFORGE_STORAGE__BACKEND="ftp")
-    with pytest.raises(ConfigError, match=r"no storage plugin named 'ftp' is loaded \(loaded: local"):
+    with pytest.raises(
+        ConfigError, match=r"no storage plugin named 'ftp' is loaded \(loaded: local"
+    ):
         Registry.build(settings).storage()
 
 

@@ -7,7 +7,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -90,19 +90,25 @@ class LocalStorage(StorageBackend):
         written = 0
         try:
             with os.fdopen(fd, "wb") as out:
+                # errors of the source stream propagate as they are; only our own disk
+                # errors become StorageError
                 async for chunk in chunks:
-                    await asyncio.to_thread(out.write, chunk)
+                    await self._disk(key, out.write, chunk)
                     written += len(chunk)
-                out.flush()
-                await asyncio.to_thread(os.fsync, out.fileno())
-            self._publish(tmp, dest)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise StorageError(f"cannot store {key}: {exc}") from exc
+                await self._disk(key, out.flush)
+                await self._disk(key, os.fsync, out.fileno())
+            await self._disk(key, self._publish, tmp, dest)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         return written
+
+    @staticmethod
+    async def _disk(key: str, fn: Callable[..., object], *args: object) -> None:
+        try:
+            await asyncio.to_thread(fn, *args)
+        except OSError as exc:
+            raise StorageError(f"cannot store {key}: {exc}") from exc
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         path = self._path(key)

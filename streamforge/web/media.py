@@ -134,7 +134,9 @@ async def serve(video_id: str, rel: str) -> Any:
         start, end = wanted
     headers["Content-Length"] = str(end - start)
     if request.method == "HEAD":
-        return Response("", status, headers)
+        response = Response("", status, headers)
+        response.headers["Content-Length"] = str(end - start)  # the GET's length, not ""'s
+        return response
 
     async def body() -> AsyncIterator[bytes]:
         async for chunk in rt.storage.read(key, start, end):

@@ -63,7 +63,7 @@ def write_config(
 [server]
 host = "127.0.0.1"
 port = {port or free_port()}
-data_dir = "{folder / 'data'}"
+data_dir = "{folder / "data"}"
 
 [jobs]
 {_table(jobs)}
@@ -79,11 +79,18 @@ data_dir = "{folder / 'data'}"
     return config
 
 
-def cli(config: Path, *args: str, timeout: float = 300, env: dict[str, str] | None = None,
-        ) -> subprocess.CompletedProcess[str]:
+def cli(
+    config: Path,
+    *args: str,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "streamforge", "--config", str(config), *args],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -94,8 +101,11 @@ class Server:
         self.config = config
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamforge", "--config", str(config), "serve"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, **(env or {})}, start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
         )
         self.lines: list[str] = []
         self.url = ""
@@ -123,6 +133,11 @@ class Server:
                 return response.status, response.read(), response.headers
         except urllib.error.HTTPError as err:
             return err.code, err.read(), err.headers
+
+    def head(self, path: str) -> tuple[int, Any]:
+        request = urllib.request.Request(self.url + path, method="HEAD")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers
 
     def json(self, path: str) -> Any:
         status, body, _ = self.get(path)

@@ -39,10 +39,14 @@ def fetch_every_segment(server: Server, master_url: str) -> int:
         uris = {s.init_section.absolute_uri for s in playlist.segments if s.init_section}
         uris |= {s.absolute_uri for s in playlist.segments}
         for uri in sorted(uris):
-            status, data, _ = server.get(uri.removeprefix(server.url),
-                                         headers={"Range": "bytes=0-"})
+            status, data, _ = server.get(
+                uri.removeprefix(server.url), headers={"Range": "bytes=0-"}
+            )
             assert status in (200, 206), uri
             assert data
+            status, head = server.head(uri.removeprefix(server.url))
+            assert status == 200
+            assert head["Content-Length"] == str(len(data))
             fetched += 1
     return fetched
 
@@ -55,7 +59,8 @@ def test_add_wait_then_serve_and_play(tmp_path: Path) -> None:
     log = tmp_path / "hooks.jsonl"
     env = {"EVERYTHING_LOG": str(log)}
     config = write_config(
-        tmp_path, f'[plugins]\ndirectory = "{plugins}"\n[notifiers]\nenabled = ["log", "everything"]'
+        tmp_path,
+        f'[plugins]\ndirectory = "{plugins}"\n[notifiers]\nenabled = ["log", "everything"]',
     )
 
     added = cli(config, "add", str(clip), "--wait", env=env)
@@ -67,8 +72,14 @@ def test_add_wait_then_serve_and_play(tmp_path: Path) -> None:
 
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     ready = [c for c in calls if c["hook"] == "video_ready"]
-    assert ready == [{"hook": "video_ready", "video_id": video_id, "status": "ready",
-                      "hls_url": f"/media/{video_id}/hls/master.m3u8"}]
+    assert ready == [
+        {
+            "hook": "video_ready",
+            "video_id": video_id,
+            "status": "ready",
+            "hls_url": f"/media/{video_id}/hls/master.m3u8",
+        }
+    ]
     assert {"hook": "notify", "type": "video.ready", "video_id": video_id} in calls
     assert any(c["hook"] == "transcode_ladder" and c["rungs"] == ["240p"] for c in calls)
 
@@ -133,9 +144,7 @@ def test_server_killed_mid_transcode_loses_nothing(tmp_path: Path) -> None:
         assert fetch_every_segment(second, video["hls_url"]) >= 3
 
     db = sqlite3.connect(tmp_path / "data" / "streamforge.db")
-    attempts = db.execute(
-        "SELECT number, outcome FROM job_attempts ORDER BY number"
-    ).fetchall()
+    attempts = db.execute("SELECT number, outcome FROM job_attempts ORDER BY number").fetchall()
     assert attempts == [(1, "lost"), (2, "succeeded")]
     assert db.execute("SELECT count(*) FROM renditions").fetchone() == (2,)
     hls = tmp_path / "data" / "media" / "videos" / video_id / "hls"

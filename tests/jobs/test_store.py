@@ -80,7 +80,8 @@ async def test_a_stale_runner_cannot_publish(db: Database) -> None:
     assert old is not None
     async with db.session() as s:  # the lease ran out
         await s.execute(
-            update(Job).where(Job.id == job_id)
+            update(Job)
+            .where(Job.id == job_id)
             .values(lease_expires_at=store.now() - timedelta(seconds=1))
         )
     lost = await store.reap_lost(db)
@@ -122,7 +123,8 @@ async def test_lost_runs_count_as_attempts(db: Database) -> None:
         assert claim is not None
         async with db.session() as s:
             await s.execute(
-                update(Job).where(Job.id == job_id)
+                update(Job)
+                .where(Job.id == job_id)
                 .values(lease_expires_at=store.now() - timedelta(seconds=1))
             )
         lost = await store.reap_lost(db)

@@ -77,8 +77,7 @@ async def video_uploaded(video: dict[str, Any]) -> None:
 
 @hookimpl
 async def video_ready(video: dict[str, Any]) -> None:
-    record("video_ready", video_id=video["id"], status=video["status"],
-           hls_url=video["hls_url"])
+    record("video_ready", video_id=video["id"], status=video["status"], hls_url=video["hls_url"])
 
 
 @hookimpl

@@ -40,14 +40,23 @@ async def add_ready_video(rt: Runtime, video_id: str = "readyvid001", **fields: 
             **fields,
         )
         s.add(video)
-        s.add(Rendition(video_id=video_id, name="360p", width=640, height=360, bandwidth=900_000,
-                        average_bandwidth=800_000, codecs="avc1.64001e,mp4a.40.2",
-                        frame_rate=30.0, playlist="hls/360p/playlist.m3u8"))
+        s.add(
+            Rendition(
+                video_id=video_id,
+                name="360p",
+                width=640,
+                height=360,
+                bandwidth=900_000,
+                average_bandwidth=800_000,
+                codecs="avc1.64001e,mp4a.40.2",
+                frame_rate=30.0,
+                playlist="hls/360p/playlist.m3u8",
+            )
+        )
     return video_id
 
 
 async def add_video(rt: Runtime, video_id: str, status: VideoStatus, **fields: object) -> str:
     async with rt.db.session() as s:
-        s.add(Video(id=video_id, title=str(fields.pop("title", video_id)), status=status,
-                    **fields))
+        s.add(Video(id=video_id, title=str(fields.pop("title", video_id)), status=status, **fields))
     return video_id

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 
-from quart.typing import TestClientProtocol
+from quart.typing import TestClientProtocol as Client
 
 from streamforge.db.models import VideoStatus
 from streamforge.runtime import Runtime
 from tests.web.helpers import add_ready_video, add_video
 
 
-async def test_library_lists_videos_with_status(client: TestClientProtocol, rt: Runtime) -> None:
+async def test_library_lists_videos_with_status(client: Client, rt: Runtime) -> None:
     await add_ready_video(rt, title="Sunset <b>timelapse</b>")
     await add_video(rt, "procvid0001", VideoStatus.PROCESSING, progress=37.0)
     await add_video(rt, "failvid0001", VideoStatus.FAILED, error="decoder crashed")
@@ -23,7 +23,7 @@ async def test_library_lists_videos_with_status(client: TestClientProtocol, rt: 
     assert "/media/readyvid001/poster.jpg" in html
 
 
-async def test_library_search(client: TestClientProtocol, rt: Runtime) -> None:
+async def test_library_search(client: Client, rt: Runtime) -> None:
     await add_video(rt, "v1", VideoStatus.READY, title="Mountain bike")
     await add_video(rt, "v2", VideoStatus.READY, title="Sea kayak")
     html = await (await client.get("/?q=kayak")).get_data(as_text=True)
@@ -31,19 +31,19 @@ async def test_library_search(client: TestClientProtocol, rt: Runtime) -> None:
     assert "Mountain bike" not in html
 
 
-async def test_video_page_plays_hls(client: TestClientProtocol, rt: Runtime) -> None:
+async def test_video_page_plays_hls(client: Client, rt: Runtime) -> None:
     video_id = await add_ready_video(rt)
     html = await (await client.get(f"/v/{video_id}")).get_data(as_text=True)
     assert f'src="/media/{video_id}/hls/master.m3u8"' in html
 
 
-async def test_unknown_video_page_is_a_themed_404(client: TestClientProtocol) -> None:
+async def test_unknown_video_page_is_a_themed_404(client: Client) -> None:
     response = await client.get("/v/nope")
     assert response.status_code == 404
     assert "<h1>404</h1>" in await response.get_data(as_text=True)
 
 
-async def test_static_urls_carry_a_content_hash(client: TestClientProtocol) -> None:
+async def test_static_urls_carry_a_content_hash(client: Client) -> None:
     html = await (await client.get("/")).get_data(as_text=True)
     match = re.search(r'href="(/static/style\.css\?v=([0-9a-f]{12}))"', html)
     assert match, html

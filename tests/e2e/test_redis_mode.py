@@ -1,0 +1,62 @@
+"""Scale-out in miniature: jobs over the real Redis, run by a separate `streamforge worker`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.conftest import need_service
+from tests.e2e.cli import cli, write_config
+from tests.mediagen import make_clip
+
+pytestmark = pytest.mark.slow
+REDIS_HOST = os.environ.get("STREAMFORGE_TEST_REDIS", "127.0.0.1:6379")
+
+
+@pytest.fixture
+def redis_url(worker_id: str) -> str:
+    # one Redis database per xdist worker, so parallel tests never share queues
+    index = 1 + (int(worker_id.removeprefix("gw")) if worker_id.startswith("gw") else 0)
+    url = f"redis://{REDIS_HOST}/{index}"
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        need_service("Redis", False, exc)
+    client.flushdb()
+    client.close()
+    return url
+
+
+def test_worker_process_transcodes_over_redis(tmp_path: Path, redis_url: str) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", width=320, height=180, seconds=2.0)
+    config = write_config(tmp_path, f'[broker]\nurl = "{redis_url}"\n')
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "streamforge", "--config", str(config), "worker"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        added = cli(config, "add", str(clip), "--wait", timeout=180)
+        assert added.returncode == 0, added.stderr
+        video_id = added.stdout.strip()
+        assert f"{video_id}: ready" in added.stderr
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        out, _ = worker.communicate(timeout=60)
+    assert worker.returncode == 0, out
+    assert "consuming" in out
+
+
+def test_worker_refuses_to_run_without_a_broker(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    result = cli(config, "worker", timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith("streamforge: error: `worker` needs a broker: set [broker] url")
