@@ -38,7 +38,7 @@ def _setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("dramatiq", "hypercorn.access", "aiosqlite", "libav"):
+    for noisy in ("dramatiq", "hypercorn.access", "aiosqlite", "libav", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from streamforge.config import Settings
+from streamforge.config import Settings, redact_url
 from streamforge.errors import StreamForgeError
 
 
@@ -78,7 +78,7 @@ async def _check_broker(settings: Settings) -> Check:
     url = settings.broker.url
     if not url:
         return Check("broker", True, "in-process (embedded mode)")
-    shown = url.split("@")[-1]
+    shown = redact_url(url)
     if url.startswith(("redis://", "rediss://")):
         import redis.asyncio as aioredis
 

@@ -8,7 +8,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from streamforge.config import Settings
+from streamforge.config import Settings, redact_url
 from streamforge.db.models import VideoStatus
 from streamforge.events import make_event
 from streamforge.jobs import store
@@ -115,7 +115,7 @@ async def run_worker(
         loop.add_signal_handler(sig, stop.set)
     host.start_worker(threads)
     reconciler = asyncio.create_task(host.reconcile_forever(rt))
-    announce(f"worker {host.owner} consuming {settings.broker.url.split('@')[-1]}")
+    announce(f"worker {host.owner} consuming {redact_url(settings.broker.url)}")
     try:
         await stop.wait()
     finally:
