@@ -44,6 +44,14 @@ class MediaRefused(MediaError):
     """A media file was refused before decoding (format not allowed, over a limit)."""
 
 
+class ChildFailed(MediaError):
+    """The media child process ended without a result (crash, limit); ``stderr`` has its tail."""
+
+    def __init__(self, message: str, stderr: str = "") -> None:
+        super().__init__(message)
+        self.stderr = stderr
+
+
 class JobError(StreamForgeError):
     """A background job could not be queued, claimed or completed."""
 

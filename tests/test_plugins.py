@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,20 @@ def test_every_hook_is_exercised_by_the_test_plugin() -> None:
     source = (REPO / "tests" / "plugins" / "everything.py").read_text()
     for name in HOOKS:
         assert f"def {name}(" in source, f"hook {name} has no implementation in the test plugin"
+
+
+def test_every_python_example_in_the_plugin_docs_loads_as_a_plugin(tmp_path: Path) -> None:
+    docs = (REPO / "docs" / "plugins.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", docs, flags=re.S)
+    assert len(blocks) >= len(HOOKS)
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    for i, block in enumerate(blocks):
+        (folder / f"example_{i}.py").write_text(block)
+    settings = make_settings(tmp_path, STREAMFORGE_PLUGINS__DIRECTORY=str(folder))
+    registry = Registry.build(settings)
+    implemented = {hook for _, hooks in registry.describe() for hook in hooks}
+    assert set(HOOKS) <= implemented
+    assert {"memory"} <= set(registry.storage_backends)
+    assert {"x264-film"} <= set(registry.encoders)
+    assert {"discord"} <= set(registry.notifiers)

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from streamforge.errors import EncoderError, MediaError, StorageError
+from streamforge.errors import ChildFailed, EncoderError, MediaError, StorageError
 from streamforge.events import make_event
 from streamforge.jobs import store
 from streamforge.library import transcoding
@@ -49,8 +49,10 @@ async def run_transcode(rt: Runtime, job_id: str, owner: str, enqueue: Enqueue) 
     )
     cancel = asyncio.Event()
     keeper = asyncio.create_task(_keep_lease(rt, claim, cancel))
-    scratch = rt.settings.data_dir / "scratch" / f"{job_id}-{claim.attempt}"
-    transcoding.clean_scratch(scratch)
+    scratch_root = rt.settings.data_dir / "scratch"
+    for stale in scratch_root.glob(f"{job_id}-*"):  # left by a runner that was killed
+        transcoding.clean_scratch(stale)
+    scratch = scratch_root / f"{job_id}-{claim.attempt}"
     scratch.mkdir(parents=True)
     try:
         error = await _attempt(rt, claim, scratch, cancel)
@@ -98,6 +100,8 @@ async def _attempt(
         if cancel.is_set():
             log.info("job %s cancelled", claim.job_id)
             return None
+        if isinstance(exc, ChildFailed) and exc.stderr:
+            log.warning("job %s: media process output:\n%s", claim.job_id, exc.stderr)
         return str(exc)
     except Exception as exc:  # a bug, not the media: keep the trace in the log
         log.exception("job %s failed unexpectedly", claim.job_id)

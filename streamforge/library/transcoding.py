@@ -21,6 +21,7 @@ from streamforge.errors import MediaError
 from streamforge.jobs import store
 from streamforge.library.encoding import select_encoder
 from streamforge.library.videos import get_video, video_prefix
+from streamforge.media import ladder, sandbox
 from streamforge.media.types import (
     Limits,
     ProbeResult,
@@ -69,8 +70,6 @@ def configured_rungs(settings: Settings) -> list[Rung]:
 async def plan_transcode(
     rt: Runtime, video_id: str, probe: ProbeResult, source: Path, output_dir: Path
 ) -> TranscodePlan:
-    from streamforge.media import ladder
-
     settings = rt.settings
     rungs, frame_rate = ladder.plan_ladder(
         probe, configured_rungs(settings), max_frame_rate=settings.transcode.max_frame_rate
@@ -108,8 +107,6 @@ async def transcode_source(
     cancel: asyncio.Event,
 ) -> tuple[ProbeResult, TranscodeResult]:
     """Fetch the source to scratch (unless storage is local), probe it, transcode it."""
-    from streamforge.media import sandbox
-
     async with rt.db.session() as s:
         video = await get_video(s, claim.video_id)
         source_key = video.source_key

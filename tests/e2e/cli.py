@@ -110,7 +110,8 @@ class Server:
         self.lines: list[str] = []
         self.url = ""
         self._ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -161,6 +162,12 @@ class Server:
         """SIGKILL the server process only (its media child must die with it)."""
         self.proc.kill()
         self.proc.wait(10)
+        self._close()
+
+    def _close(self) -> None:
+        self._reader.join(10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
     def group_alive(self) -> bool:
         """Whether any process of the server's session (e.g. a media child) still runs."""
@@ -176,7 +183,9 @@ class Server:
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
-                self.kill()
+                self.proc.kill()
+                self.proc.wait(10)
+        self._close()
 
 
 @contextmanager

@@ -81,14 +81,14 @@ def test_add_wait_then_serve_and_play(tmp_path: Path) -> None:
         }
     ]
     assert {"hook": "notify", "type": "video.ready", "video_id": video_id} in calls
-    assert any(c["hook"] == "transcode_ladder" and c["rungs"] == ["240p"] for c in calls)
+    assert any(c["hook"] == "transcode_ladder" and c["rungs"] == ["144p", "240p"] for c in calls)
 
     with running_server(config, env) as server:
         video = server.json(f"/api/v1/videos/{video_id}")
         assert video["status"] == "ready"
         assert video["title"] == "holiday clip"
         assert video["duration"] == pytest.approx(3.0, abs=0.1)
-        assert [r["name"] for r in video["renditions"]] == ["240p"]
+        assert [r["name"] for r in video["renditions"]] == ["144p", "240p"]
         assert fetch_every_segment(server, video["hls_url"]) >= 2
         status, body, _ = server.get("/hello-plugin")
         assert (status, json.loads(body)) == (200, {"hello": "from a plugin"})

@@ -1,0 +1,86 @@
+"""The child process boundary: crashes, limits, cancel, threads."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from streamforge.errors import MediaError
+from streamforge.media import sandbox
+from streamforge.media.types import Limits, Progress
+from tests.media.helpers import small_plan
+from tests.mediagen import make_clip
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("src") / "clip.mp4", seconds=2.0)
+
+
+async def test_a_crashing_decoder_is_named(monkeypatch: pytest.MonkeyPatch, clip: Path) -> None:
+    """The child dies by SIGSEGV, as a truncated MP4 can make FFmpeg do (FACTS)."""
+    crash = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
+    monkeypatch.setattr(sandbox, "CHILD_COMMAND", (sys.executable, "-c", crash))
+    with pytest.raises(MediaError, match=r"crashed \(SIGSEGV\) — the file is probably corrupt"):
+        await sandbox.probe(str(clip), Limits())
+
+
+def test_exit_reasons() -> None:
+    limits = Limits(memory_bytes=256 * 1024**2, cpu_seconds=60)
+    assert "SIGBUS" in sandbox.describe_exit(-signal.SIGBUS, limits)
+    assert "60 s CPU time limit" in sandbox.describe_exit(-signal.SIGXCPU, limits)
+    assert "limit 256 MB" in sandbox.describe_exit(-signal.SIGKILL, limits)
+    assert "status 3" in sandbox.describe_exit(3, limits)
+
+
+async def test_memory_limit_fails_the_job_not_the_parent(clip: Path) -> None:
+    with pytest.raises(MediaError, match=r"ran out of memory \(limit 48 MB\)"):
+        await sandbox.probe(str(clip), Limits(memory_bytes=48 * 1024**2))
+
+
+async def test_wall_time_limit(clip: Path, tmp_path: Path) -> None:
+    probe = await sandbox.probe(str(clip), Limits())
+    plan = small_plan(probe, clip, tmp_path / "out", limits=Limits(wall_seconds=0.05))
+    with pytest.raises(MediaError, match=r"took longer than the 0.05 s limit"):
+        await sandbox.transcode(plan)
+
+
+async def test_cancel_kills_the_child(clip: Path, tmp_path: Path) -> None:
+    probe = await sandbox.probe(str(clip), Limits())
+    plan = small_plan(probe, clip, tmp_path / "out")
+    cancel = asyncio.Event()
+
+    def on_progress(_: Progress) -> None:
+        cancel.set()
+
+    with pytest.raises(MediaError, match=r"^cancelled$"):
+        await sandbox.transcode(plan, on_progress, cancel=cancel)
+
+
+async def test_output_byte_limit(clip: Path, tmp_path: Path) -> None:
+    probe = await sandbox.probe(str(clip), Limits())
+    plan = small_plan(probe, clip, tmp_path / "out", limits=Limits(max_output_bytes=10_000))
+    with pytest.raises(MediaError, match="outputs grew past the 10000 byte limit"):
+        await sandbox.transcode(plan)
+
+
+def test_works_from_a_loop_in_another_thread(clip: Path) -> None:
+    results: list[object] = []
+
+    def worker() -> None:
+        try:
+            results.append(asyncio.run(sandbox.probe(str(clip), Limits())))
+        except BaseException as exc:  # surfaced by the assert below
+            results.append(exc)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join(60)
+    [result] = results
+    assert not isinstance(result, BaseException), result
+    assert result.width == 320  # type: ignore[attr-defined]
