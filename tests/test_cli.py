@@ -19,7 +19,7 @@ def test_plugins_lists_builtins_and_hooks(tmp_path: Path) -> None:
     assert hooks["local"] == ["register_storage_backends"]
     assert hooks["x264"] == ["register_encoders"]
     assert hooks["log"] == ["register_notifiers"]
-    assert data["encoders"] == ["x264"]
+    assert data["encoders"] == ["nvenc", "vaapi", "x264"]
 
 
 def test_doctor_passes_on_the_embedded_default(tmp_path: Path) -> None:

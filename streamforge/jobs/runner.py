@@ -9,13 +9,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from streamforge.db.models import Video
 from streamforge.errors import ChildFailed, EncoderError, MediaError, StorageError
 from streamforge.events import make_event
 from streamforge.jobs import store
 from streamforge.library import transcoding
 from streamforge.library.notify import announce
 from streamforge.library.serialize import video_to_dict
-from streamforge.library.videos import get_video
+from streamforge.library.videos import get_video, video_prefix
 from streamforge.media.types import Progress
 from streamforge.runtime import Runtime
 
@@ -49,6 +50,7 @@ async def run_transcode(rt: Runtime, job_id: str, owner: str, enqueue: Enqueue) 
     )
     cancel = asyncio.Event()
     keeper = asyncio.create_task(_keep_lease(rt, claim, cancel))
+    watcher = asyncio.create_task(_watch_deletion(rt, claim.video_id, cancel))
     scratch_root = rt.settings.data_dir / "scratch"
     for stale in scratch_root.glob(f"{job_id}-*"):  # left by a runner that was killed
         transcoding.clean_scratch(stale)
@@ -57,9 +59,10 @@ async def run_transcode(rt: Runtime, job_id: str, owner: str, enqueue: Enqueue) 
     try:
         error = await _attempt(rt, claim, scratch, cancel)
     finally:
-        keeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await keeper
+        for task in (keeper, watcher):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         transcoding.clean_scratch(scratch)
     if error is not None:
         await _record_failure(rt, claim, error, enqueue)
@@ -92,9 +95,7 @@ async def _attempt(
             return None
         await transcoding.upload_outputs(rt, claim.video_id, scratch / "out", result.files)
         if not await transcoding.publish(rt, claim, probe, result):
-            log.warning(
-                "job %s: lease lost before publishing; outputs left to the new owner", claim.job_id
-            )
+            await _after_lost_publish(rt, claim)
             return None
     except (MediaError, EncoderError, StorageError) as exc:
         if cancel.is_set():
@@ -113,6 +114,27 @@ async def _attempt(
         rt, make_event("video.ready", claim.video_id, video=video), "video_ready", video=video
     )
     return None
+
+
+async def _after_lost_publish(rt: Runtime, claim: store.Claim) -> None:
+    async with rt.db.session() as s:
+        exists = await s.get(Video, claim.video_id) is not None
+    if exists:
+        log.warning("job %s: lease lost before publishing; the new owner publishes", claim.job_id)
+        return
+    # deleted while we were uploading: the API already removed the prefix, so whatever
+    # we wrote since then would be orphaned
+    log.info("job %s: video %s was deleted; removing its outputs", claim.job_id, claim.video_id)
+    await rt.storage.delete_prefix(video_prefix(claim.video_id))
+
+
+async def _watch_deletion(rt: Runtime, video_id: str, cancel: asyncio.Event) -> None:
+    """Cancel at once when this video is deleted (the lease renewal would notice later)."""
+    async for event in rt.events.subscribe():
+        if event["type"] == "video.deleted" and event["video_id"] == video_id:
+            log.info("video %s deleted: cancelling its transcode", video_id)
+            cancel.set()
+            return
 
 
 async def _keep_lease(rt: Runtime, claim: store.Claim, cancel: asyncio.Event) -> None:

@@ -34,6 +34,14 @@ def available_encoders(registry: Registry) -> list[tuple[Encoder, bool]]:
     return [(e, encoder_works(e)) for e in encoders]
 
 
+def software_encoder(registry: Registry) -> Encoder:
+    """The best working software encoder: the fallback when a hardware encoder fails."""
+    for encoder, works in available_encoders(registry):
+        if works and not encoder.hardware:
+            return encoder
+    raise EncoderError("no working software encoder is loaded; run `streamforge doctor`")
+
+
 def select_encoder(registry: Registry) -> Encoder:
     wanted = registry.settings.transcode.encoder
     if wanted != "auto":

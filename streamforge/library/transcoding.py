@@ -17,9 +17,11 @@ from sqlalchemy import delete
 
 from streamforge.config import Settings
 from streamforge.db.models import Rendition, Video, VideoStatus
-from streamforge.errors import MediaError
+from streamforge.encoders import Encoder
+from streamforge.errors import MediaError, MediaRefused
+from streamforge.events import make_event
 from streamforge.jobs import store
-from streamforge.library.encoding import select_encoder
+from streamforge.library.encoding import select_encoder, software_encoder
 from streamforge.library.videos import get_video, video_prefix
 from streamforge.media import ladder, sandbox
 from streamforge.media.types import (
@@ -68,7 +70,12 @@ def configured_rungs(settings: Settings) -> list[Rung]:
 
 
 async def plan_transcode(
-    rt: Runtime, video_id: str, probe: ProbeResult, source: Path, output_dir: Path
+    rt: Runtime,
+    video_id: str,
+    probe: ProbeResult,
+    source: Path,
+    output_dir: Path,
+    encoder: Encoder,
 ) -> TranscodePlan:
     settings = rt.settings
     rungs, frame_rate = ladder.plan_ladder(
@@ -80,7 +87,6 @@ async def plan_transcode(
         rungs = list(replaced)  # the last plugin registered wins
     if not rungs:
         raise MediaError("the transcode_ladder hook removed every rung; nothing to produce")
-    encoder = select_encoder(rt.registry)
     gop = max(1, round(frame_rate * settings.transcode.segment_seconds))
     return TranscodePlan(
         source=str(source),
@@ -120,10 +126,41 @@ async def transcode_source(
     await on_progress(Progress(percent=0.0, stage="probe"))
     probe = await sandbox.probe(str(source), limits)
     output_dir = scratch / "out"
-    output_dir.mkdir()
-    plan = await plan_transcode(rt, claim.video_id, probe, source, output_dir)
-    result = await sandbox.transcode(plan, on_progress, cancel=cancel)
+    encoder = select_encoder(rt.registry)
+    try:
+        result = await _run_plan(rt, claim, probe, source, output_dir, encoder, on_progress,
+                                 cancel)  # fmt: skip
+    except MediaRefused:
+        raise
+    except MediaError as exc:
+        if not encoder.hardware or cancel.is_set():
+            raise
+        fallback = software_encoder(rt.registry)
+        message = (
+            f"hardware encoder {encoder.name} failed ({exc}); "
+            f"transcoding with {fallback.name} instead"
+        )
+        log.warning("video %s: %s", claim.video_id, message)
+        rt.events.publish(make_event("video.warning", claim.video_id, message=message))
+        result = await _run_plan(rt, claim, probe, source, output_dir, fallback, on_progress,
+                                 cancel)  # fmt: skip
     return probe, result
+
+
+async def _run_plan(
+    rt: Runtime,
+    claim: store.Claim,
+    probe: ProbeResult,
+    source: Path,
+    output_dir: Path,
+    encoder: Encoder,
+    on_progress: ProgressFn,
+    cancel: asyncio.Event,
+) -> TranscodeResult:
+    clean_scratch(output_dir)
+    output_dir.mkdir()
+    plan = await plan_transcode(rt, claim.video_id, probe, source, output_dir, encoder)
+    return await sandbox.transcode(plan, on_progress, cancel=cancel)
 
 
 async def upload_outputs(rt: Runtime, video_id: str, output_dir: Path, files: list[str]) -> None:
