@@ -76,6 +76,14 @@ class StorageBackend(ABC):
     async def put_stream(self, key: str, chunks: AsyncIterator[bytes]) -> int:
         """Store an async stream of bytes under ``key`` atomically; return the bytes written."""
 
+    async def move_file(self, key: str, path: Path) -> None:
+        """Store a local file under ``key`` and remove ``path`` (a finished upload).
+
+        The default copies then deletes; backends on the same disk rename instead.
+        """
+        await self.put_file(key, path)
+        path.unlink(missing_ok=True)
+
     async def put_bytes(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key``."""
 
@@ -135,3 +143,44 @@ class StorageBackend(ABC):
     async def check(self) -> None:
         """Raise StorageError when the backend is unusable (used by ``doctor``/readiness)."""
         return None
+
+
+@dataclass(frozen=True)
+class UploadedPart:
+    """One part of a multipart upload, as the storage service recorded it."""
+
+    number: int  # 1-based
+    size: int
+    etag: str
+
+
+class MultipartStorage(ABC):
+    """Mixin for backends that let clients upload straight to them in parts (S3-style).
+
+    The server creates the upload, signs part URLs for the client, and completes it after
+    checking the parts; no byte passes through the server.
+    """
+
+    @abstractmethod
+    async def create_multipart(self, key: str, content_type: str) -> str:
+        """Start a multipart upload for ``key``; return its upload id."""
+
+    @abstractmethod
+    async def presign_part(
+        self, key: str, upload_id: str, part_number: int, *, expires: int = 3600
+    ) -> str:
+        """A URL the client PUTs part ``part_number`` (1-based) to."""
+
+    @abstractmethod
+    async def list_parts(self, key: str, upload_id: str) -> list[UploadedPart]:
+        """The parts received so far, by number."""
+
+    @abstractmethod
+    async def complete_multipart(
+        self, key: str, upload_id: str, parts: list[UploadedPart]
+    ) -> None:
+        """Assemble ``parts`` into the object ``key``."""
+
+    @abstractmethod
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Abandon the upload and free its parts; aborting twice is not an error."""

@@ -84,6 +84,14 @@ class LocalStorage(StorageBackend):
         except OSError as exc:
             raise StorageError(f"cannot store {key}: {exc}") from exc
 
+    async def move_file(self, key: str, path: Path) -> None:
+        dest = self._path(key)
+        try:
+            await asyncio.to_thread(self._publish, path, dest)  # same disk: a rename
+        except OSError:
+            await self.put_file(key, path)  # another filesystem: copy, then remove
+            path.unlink(missing_ok=True)
+
     async def put_stream(self, key: str, chunks: AsyncIterator[bytes]) -> int:
         dest = self._path(key)
         fd, tmp = self._temp()

@@ -1,0 +1,1 @@
+"""S3-compatible storage (MinIO, AWS S3, Cloudflare R2) — being written."""
