@@ -19,6 +19,24 @@ from streamforge.media.types import Rung, VideoEncoding
 log = logging.getLogger(__name__)
 
 
+class RateControlConfig(PluginConfig):
+    """Config shared by encoders that take a target bitrate with VBV limits."""
+
+    #: ``maxrate`` = rung bitrate x this; ``bufsize`` = rung bitrate x ``bufsize_factor``.
+    maxrate_factor: float = 1.07
+    bufsize_factor: float = 1.5
+
+
+def rate_options(rung: Rung, config: RateControlConfig) -> dict[str, str]:
+    """FFmpeg ``b``/``maxrate``/``bufsize`` options for one rung."""
+    bitrate = rung.video_bitrate
+    return {
+        "b": str(bitrate),
+        "maxrate": str(int(bitrate * config.maxrate_factor)),
+        "bufsize": str(int(bitrate * config.bufsize_factor)),
+    }
+
+
 class Encoder(ABC):
     """Base class of video encoders.
 

@@ -10,21 +10,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from streamforge.config import PluginConfig
-from streamforge.encoders import Encoder
+from streamforge.encoders import Encoder, RateControlConfig, rate_options
 from streamforge.hookspecs import hookimpl
 from streamforge.media.types import Rung, VideoEncoding
 
 
-class NvencConfig(PluginConfig):
+class NvencConfig(RateControlConfig):
     """``[encoders.nvenc]``."""
 
     #: p1 (fastest) … p7 (best quality).
     preset: Literal["p1", "p2", "p3", "p4", "p5", "p6", "p7"] = "p4"
     #: GPU index when the machine has several.
     gpu: int = 0
-    maxrate_factor: float = 1.07
-    bufsize_factor: float = 1.5
 
 
 class NvencEncoder(Encoder):
@@ -43,7 +40,6 @@ class NvencEncoder(Encoder):
     def encoding(self, rung: Rung, *, frame_rate: float, gop: int) -> VideoEncoding:
         cfg = self.config
         assert isinstance(cfg, NvencConfig)
-        bitrate = rung.video_bitrate
         return VideoEncoding(
             codec=self.codec,
             pix_fmt="yuv420p",
@@ -51,9 +47,7 @@ class NvencEncoder(Encoder):
                 "preset": cfg.preset,
                 "tune": "hq",
                 "rc": "vbr",
-                "b": str(bitrate),
-                "maxrate": str(int(bitrate * cfg.maxrate_factor)),
-                "bufsize": str(int(bitrate * cfg.bufsize_factor)),
+                **rate_options(rung, cfg),
                 "g": str(gop),
                 "strict_gop": "1",
                 "no-scenecut": "1",

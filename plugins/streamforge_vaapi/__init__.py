@@ -12,18 +12,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from streamforge.config import PluginConfig
-from streamforge.encoders import Encoder, probe_encoder
+from streamforge.encoders import Encoder, RateControlConfig, probe_encoder, rate_options
 from streamforge.hookspecs import hookimpl
 from streamforge.media.types import Rung, VideoEncoding
 
 
-class VaapiConfig(PluginConfig):
+class VaapiConfig(RateControlConfig):
     """``[encoders.vaapi]``."""
 
     device: Path = Path("/dev/dri/renderD128")
-    maxrate_factor: float = 1.07
-    bufsize_factor: float = 1.5
 
 
 class VaapiEncoder(Encoder):
@@ -44,16 +41,13 @@ class VaapiEncoder(Encoder):
     def encoding(self, rung: Rung, *, frame_rate: float, gop: int) -> VideoEncoding:
         cfg = self.config
         assert isinstance(cfg, VaapiConfig)
-        bitrate = rung.video_bitrate
         return VideoEncoding(
             codec=self.codec,
             pix_fmt="nv12",
             options={
                 "vaapi_device": str(cfg.device),
                 "rc_mode": "VBR",
-                "b": str(bitrate),
-                "maxrate": str(int(bitrate * cfg.maxrate_factor)),
-                "bufsize": str(int(bitrate * cfg.bufsize_factor)),
+                **rate_options(rung, cfg),
                 "g": str(gop),
                 "idr_interval": "1",
                 "bf": "0",

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from streamforge.config import PluginConfig
-from streamforge.encoders import Encoder
+from streamforge.encoders import Encoder, RateControlConfig, rate_options
 from streamforge.hookspecs import hookimpl
 from streamforge.media.types import Rung, VideoEncoding
 
 Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower"]
 
 
-class X264Config(PluginConfig):
+class X264Config(RateControlConfig):
     """``[encoders.x264]``: software encoder settings."""
 
     preset: Preset = "veryfast"
-    #: ``maxrate`` = bitrate × this; ``bufsize`` = bitrate × ``bufsize_factor``.
-    maxrate_factor: float = 1.07
-    bufsize_factor: float = 1.5
     #: Encoder threads per rung; 0 lets x264 decide.
     threads: int = 2
 
@@ -36,15 +32,12 @@ class X264Encoder(Encoder):
     def encoding(self, rung: Rung, *, frame_rate: float, gop: int) -> VideoEncoding:
         cfg = self.config
         assert isinstance(cfg, X264Config)
-        bitrate = rung.video_bitrate
         return VideoEncoding(
             codec=self.codec,
             pix_fmt="yuv420p",
             options={
                 "preset": cfg.preset,
-                "b": str(bitrate),
-                "maxrate": str(int(bitrate * cfg.maxrate_factor)),
-                "bufsize": str(int(bitrate * cfg.bufsize_factor)),
+                **rate_options(rung, cfg),
                 "g": str(gop),
                 "keyint_min": str(gop),
                 "sc_threshold": "0",
