@@ -82,3 +82,7 @@ def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
             for line in _bad_skips:
                 reporter.write_line(f"  {line}", red=True)
         session.exitstatus = 1
+
+
+# a real S3-compatible server (moto_server), available to every test folder
+from tests.s3server import moto_url  # noqa: E402, F401

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 from array import array
 from fractions import Fraction
 from pathlib import Path
@@ -30,7 +31,7 @@ def make_clip(
     width: int = 320,
     height: int = 240,
     seconds: float = 3.0,
-    fps: int | float = 30,
+    fps: int | float | Fraction = 30,
     audio: bool = True,
     audio_channels: int = 2,
     audio_rate: int = 48000,
@@ -90,3 +91,23 @@ def make_clip(
         out.mux(a.encode(None))
     out.close()
     return path
+
+
+def riff_chunk(fourcc: bytes, data: bytes) -> bytes:
+    """A RIFF chunk (AVI building block), padded to an even size."""
+    return fourcc + struct.pack("<I", len(data)) + data + (b"\0" if len(data) % 2 else b"")
+
+
+def riff_list(kind: bytes, *items: bytes) -> bytes:
+    return riff_chunk(b"LIST", kind + b"".join(items))
+
+
+def bare_avi(stream_type: bytes, strf: bytes, chunk_id: bytes, payload: bytes) -> bytes:
+    """A minimal one-stream AVI: ``stream_type`` is b"vids", b"auds" or b"txts"."""
+    avih = struct.pack("<14I", 100_000, 0, 0, 0x10, 1, 0, 1, 0, 160, 96, 0, 0, 0, 0)
+    strh = stream_type + b"ZZZZ" + struct.pack("<IHHIIIIIIII4h", 0, 0, 0, 0, 1, 10, 0, 1, 0,
+                                               0xFFFFFFFF, 0, 0, 0, 160, 96)  # fmt: skip
+    strl = riff_list(b"strl", riff_chunk(b"strh", strh), riff_chunk(b"strf", strf))
+    hdrl = riff_list(b"hdrl", riff_chunk(b"avih", avih), strl)
+    body = b"AVI " + hdrl + riff_list(b"movi", riff_chunk(chunk_id, payload))
+    return b"RIFF" + struct.pack("<I", len(body)) + body

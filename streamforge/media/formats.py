@@ -130,8 +130,19 @@ def check_container(container: av.container.InputContainer, limits: Limits) -> N
         raise MediaRefused(
             f"the file has {len(streams)} streams; at most {limits.max_streams} are accepted"
         )
+    if not streams.video:
+        raise MediaRefused("the file has no video stream")
+    # No decoder means no codec context: refuse here rather than fail later on None.
+    for kind, group in (("video", streams.video), ("audio", streams.audio)):
+        if group and group[0].codec_context is None:
+            raise MediaRefused(
+                f"the file's {kind} codec is not supported (no decoder for it); "
+                "convert it to H.264/AAC or another common codec"
+            )
     for stream in streams.video:
-        ctx = stream.codec_context
+        ctx: Any = stream.codec_context  # None when FFmpeg has no decoder for it
+        if ctx is None:
+            continue  # only the first video stream is used
         w, h = int(ctx.width or 0), int(ctx.height or 0)
         if w * h > limits.max_pixels:
             raise MediaRefused(

@@ -17,12 +17,21 @@ def short_side(rung: Rung) -> int:
     return rung.height if not rung.width else min(rung.width, rung.height)
 
 
+def _even_down(value: int) -> int:
+    return max(2, value - value % 2)
+
+
 def size_for(probe: ProbeResult, short: int) -> tuple[int, int]:
-    """(width, height), both even, with ``short`` as the short side and the display aspect."""
+    """(width, height), both even, with ``short`` as the short side and the display aspect.
+
+    Neither side exceeds the source's: rounding to even never upscales (a 1281×720
+    source gets 1280×720, not 1282×720).
+    """
     w, h = probe.width, probe.height
-    if w >= h:
-        return _even(short * w / h), _even(short)
-    return _even(short), _even(short * h / w)
+    src_long, src_short = max(w, h), min(w, h)
+    short_even = min(_even(short), _even_down(src_short))
+    long_even = min(_even(short * src_long / src_short), _even_down(src_long))
+    return (long_even, short_even) if w >= h else (short_even, long_even)
 
 
 def plan_ladder(

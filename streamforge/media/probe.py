@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from fractions import Fraction
 
 import av
@@ -17,9 +18,15 @@ from streamforge.media.types import Limits, ProbeResult
 VFR_SAMPLE_PACKETS = 240
 
 
-def even(value: float) -> int:
-    """Round to the nearest even integer, at least 2."""
-    return max(2, round(value / 2) * 2)
+def display_size(width: int, height: int, sar: Fraction, rotation: int) -> tuple[int, int]:
+    """The picture's size as shown: non-square pixels widen it, 90/270° turn it.
+
+    Not rounded to even and never rounded up: the ladder rounds *down* to even sizes, so
+    an odd 319×239 source gets 318×238, never an upscaled 320×240.
+    """
+    w = max(1, math.floor(width * sar)) if sar != 1 else width
+    h = height
+    return (h, w) if rotation in (90, 270) else (w, h)
 
 
 def rotation_from(stream: av.video.stream.VideoStream, first_rotation: int | None) -> int:
@@ -100,10 +107,7 @@ def probe_file(path: str, limits: Limits) -> ProbeResult:
         sar = video.sample_aspect_ratio or Fraction(1, 1)
         if sar <= 0:
             sar = Fraction(1, 1)
-        display_w = even(float(ctx.width * sar))
-        display_h = even(ctx.height)
-        if rotation in (90, 270):
-            display_w, display_h = display_h, display_w
+        display_w, display_h = display_size(ctx.width, ctx.height, sar, rotation)
         try:
             bit_depth = av.VideoFormat(pix_fmt).components[0].bits
         except (ValueError, IndexError):

@@ -12,7 +12,8 @@ import pytest
 from streamforge.errors import MediaError, MediaRefused
 from streamforge.media import sandbox
 from streamforge.media.types import Limits
-from tests.mediagen import make_clip
+from tests.media.helpers import small_plan
+from tests.mediagen import bare_avi, make_clip
 
 LIMITS = Limits()
 PLAYLIST = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n"
@@ -99,3 +100,35 @@ async def test_audio_only_file_has_no_video(tmp_path: Path) -> None:
 async def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(MediaError, match="could not read the media file"):
         await sandbox.probe(str(tmp_path / "nope.mp4"), LIMITS)
+
+
+@pytest.mark.parametrize(
+    ("kind", "strf", "chunk", "message"),
+    [
+        (b"vids", struct.pack("<IiiHH4sIiiII", 40, 160, 96, 1, 24, b"ZZZZ", 0, 0, 0, 0, 0),
+         b"00dc", "the file's video codec is not supported"),
+        (b"auds", struct.pack("<HHIIHH", 0x7777, 2, 48000, 1000, 4, 16), b"00wb",
+         "the file has no video stream"),
+    ],
+)  # fmt: skip
+async def test_unknown_codec_is_refused_clearly(
+    tmp_path: Path, kind: bytes, strf: bytes, chunk: bytes, message: str
+) -> None:
+    """A stream FFmpeg has no decoder for used to surface as an AttributeError on None."""
+    path = tmp_path / "odd.avi"
+    path.write_bytes(bare_avi(kind, strf, chunk, bytes(100)))
+    with pytest.raises(MediaRefused) as info:
+        await sandbox.probe(str(path), LIMITS)
+    assert message in str(info.value)
+
+
+async def test_transcode_refuses_a_file_without_video(tmp_path: Path) -> None:
+    """Transcode re-opens the source: a swapped file must not die with an IndexError."""
+    clip = make_clip(tmp_path / "a.mp4", width=160, height=96, seconds=1.0, fps=10)
+    probe = await sandbox.probe(str(clip), LIMITS)
+    swapped = tmp_path / "swapped.avi"
+    swapped.write_bytes(bare_avi(b"auds", struct.pack("<HHIIHH", 1, 2, 48000, 192000, 4, 16),
+                                 b"00wb", bytes(400)))  # fmt: skip
+    plan = small_plan(probe, swapped, tmp_path / "out")
+    with pytest.raises(MediaRefused, match="the file has no video stream"):
+        await sandbox.transcode(plan)

@@ -82,3 +82,20 @@ def test_frame_rate_is_capped(fps: float, cap: float, expected: float) -> None:
 def test_empty_ladder_is_an_error() -> None:
     with pytest.raises(ValueError, match="no rungs"):
         plan_ladder(source(1280, 720), [])
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "expected"),
+    [
+        (427, 240, [("240p", 426, 240)]),  # 427 rounds half-to-even up to 428: clamped
+        (1281, 720, [("360p", 640, 360), ("720p", 1280, 720)]),
+        (720, 1281, [("360p", 360, 640), ("720p", 720, 1280)]),
+        (427, 241, [("240p", 426, 240)]),  # 240 × 427 / 241 = 425.2
+    ],
+)
+def test_even_rounding_never_exceeds_the_source(
+    width: int, height: int, expected: list[tuple[str, int, int]]
+) -> None:
+    rungs, _ = plan_ladder(source(width, height), LADDER)
+    assert sizes(rungs) == expected
+    assert all(r.width <= width and r.height <= height for r in rungs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import signal
 import sys
 import threading
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from streamforge.errors import MediaError
+from streamforge.errors import ChildFailed, MediaError
 from streamforge.media import sandbox
 from streamforge.media.types import Limits, Progress
 from tests.media.helpers import small_plan
@@ -84,3 +85,54 @@ def test_works_from_a_loop_in_another_thread(clip: Path) -> None:
     [result] = results
     assert not isinstance(result, BaseException), result
     assert result.width == 320  # type: ignore[attr-defined]
+
+
+#: Runs the real child, but it dies by SIGSEGV right after its first progress report.
+CRASH_MID_TRANSCODE = """
+import os, signal, sys
+import streamforge.media.transcode as transcode
+tick = transcode.Pass.tick
+def crash(self, *args, **kwargs):
+    tick(self, *args, **kwargs)
+    os.kill(os.getpid(), signal.SIGSEGV)
+transcode.Pass.tick = crash
+from streamforge.media.child import main
+sys.exit(main())
+"""
+
+
+async def test_a_crash_mid_transcode_is_named(
+    monkeypatch: pytest.MonkeyPatch, clip: Path, tmp_path: Path
+) -> None:
+    probe = await sandbox.probe(str(clip), Limits())
+    plan = small_plan(probe, clip, tmp_path / "out")
+    monkeypatch.setattr(sandbox, "CHILD_COMMAND", (sys.executable, "-c", CRASH_MID_TRANSCODE))
+    seen: list[Progress] = []
+    with pytest.raises(ChildFailed, match=r"crashed \(SIGSEGV\) — the file is probably corrupt"):
+        await sandbox.transcode(plan, seen.append)
+    assert seen, "the child crashed before it started transcoding"
+    assert seen[0].stage == "transcode"
+
+
+def scramble_mdat(clip: Path, out: Path) -> Path:
+    """``clip`` with the second half of its media data replaced by noise (headers intact)."""
+    data = bytearray(clip.read_bytes())
+    at = data.index(b"mdat") - 4
+    size = int.from_bytes(data[at : at + 4], "big")
+    rng = random.Random(7)
+    start = at + 8 + (size - 8) // 2
+    data[start : at + size] = bytes(rng.randrange(256) for _ in range(at + size - start))
+    out.write_bytes(bytes(data))
+    return out
+
+
+async def test_undecodable_video_is_named(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "a.mp4", width=160, height=96, seconds=1.0, fps=10, audio=False)
+    bad = scramble_mdat(clip, tmp_path / "bad.mp4")
+    probe = await sandbox.probe(str(bad), Limits())  # the headers are fine
+    plan = small_plan(probe, bad, tmp_path / "out")
+    with pytest.raises(MediaError) as info:
+        await sandbox.transcode(plan)
+    message = str(info.value)
+    assert message.startswith(("the source could not be decoded", "the source has no decodable"))
+    assert "Traceback" not in message, message
