@@ -13,9 +13,10 @@ from quart_schema import Info, QuartSchema
 from streamforge import __version__
 from streamforge.config import Settings
 from streamforge.jobs.host import JobHost
+from streamforge.library.uploads import purge_forever
 from streamforge.plugins import Registry, call_hook_sync
 from streamforge.runtime import Runtime
-from streamforge.web import api, docs, errors, media, pages
+from streamforge.web import api, cors, direct_uploads, docs, errors, media, pages, uploads
 from streamforge.web.state import AppState
 from streamforge.web.themes import ThemeSet
 
@@ -52,6 +53,8 @@ def create_app(
     pages.setup_templates(app, state)
 
     app.register_blueprint(api.blueprint)
+    uploads.install(app)
+    app.register_blueprint(direct_uploads.blueprint)
     app.register_blueprint(media.blueprint)
     app.register_blueprint(docs.blueprint)
     app.register_blueprint(pages.blueprint)
@@ -59,6 +62,7 @@ def create_app(
         for blueprint in result or ():
             app.register_blueprint(blueprint)
     errors.register(app)
+    cors.install(app, settings.server.cors_origins)
 
     @app.while_serving
     async def lifecycle() -> AsyncGenerator[None, None]:
@@ -72,9 +76,15 @@ def create_app(
             if host.in_process:
                 host.start_worker()
             reconciler = asyncio.create_task(host.reconcile_forever(rt))
+        purger = asyncio.create_task(
+            purge_forever(rt.db, rt.storage, settings, uploads.writers_of(app))
+        )
         try:
             yield
         finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
             if reconciler is not None:
                 reconciler.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

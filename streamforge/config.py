@@ -56,6 +56,22 @@ class ServerSection(Section):
     #: Public base URL (e.g. https://video.example.org). Empty: derived from host and port.
     public_url: str = ""
     data_dir: Path = Path("./streamforge-data")
+    #: Origins allowed to call /api/* from a browser (CORS); ["*"] for any. Empty: off.
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        out = []
+        for origin in value:
+            parts = urlsplit(origin)
+            plain = parts.scheme in ("http", "https") and parts.netloc and not parts.query
+            if origin != "*" and not (plain and parts.path in ("", "/") and "@" not in origin):
+                raise ValueError(
+                    f'{origin!r} is not an origin: use "*" or scheme://host[:port], no path'
+                )
+            out.append(origin.rstrip("/").lower())
+        return out
 
     @field_validator("public_url")
     @classmethod
@@ -165,6 +181,15 @@ class ThemesSection(Section):
     override_dir: OptionalPath = None
 
 
+class UploadsSection(Section):
+    #: Largest accepted upload, bytes (advertised as Tus-Max-Size).
+    max_size: int = Field(50 * 1024**3, gt=0)
+    #: Hours an unfinished upload is kept after its last received chunk.
+    expire_hours: float = Field(24, gt=0)
+    #: Seconds between passes deleting expired uploads.
+    purge_interval: float = Field(600, gt=0)
+
+
 class LoggingSection(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -182,6 +207,7 @@ class Settings(Section):
     plugins: PluginsSection = Field(default_factory=PluginsSection)
     notifiers: NotifiersSection = Field(default_factory=NotifiersSection)
     themes: ThemesSection = Field(default_factory=ThemesSection)
+    uploads: UploadsSection = Field(default_factory=UploadsSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
 
     #: Where the settings came from (for messages); not a config key.

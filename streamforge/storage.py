@@ -176,9 +176,7 @@ class MultipartStorage(ABC):
         """The parts received so far, by number."""
 
     @abstractmethod
-    async def complete_multipart(
-        self, key: str, upload_id: str, parts: list[UploadedPart]
-    ) -> None:
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[UploadedPart]) -> None:
         """Assemble ``parts`` into the object ``key``."""
 
     @abstractmethod

@@ -84,5 +84,7 @@ def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
         session.exitstatus = 1
 
 
-# a real S3-compatible server (moto_server), available to every test folder
+# Shared fixtures for every test folder: headless Chromium through Playwright, and a real
+# S3-compatible server (moto_server).
+from tests.chromium import browser, playwright  # noqa: E402, F401
 from tests.s3server import moto_url  # noqa: E402, F401

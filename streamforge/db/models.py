@@ -17,8 +17,15 @@ def utcnow() -> datetime:
 
 
 def new_id() -> str:
-    """A short, URL-safe, unguessable id (11 characters, 64 bits)."""
-    return secrets.token_urlsafe(8)
+    """A short, URL-safe, unguessable id (11 characters, ~64 bits).
+
+    It starts with a letter or digit, so it is also a valid storage key segment
+    (``validate_key`` refuses a leading ``-`` or ``_``) and never looks like a CLI option.
+    """
+    while True:
+        token = secrets.token_urlsafe(8)
+        if token[0].isalnum():
+            return token
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -86,6 +86,16 @@ async def video_page(video_id: str) -> str:
     return await render_page("video.html", video=video)
 
 
+@blueprint.get("/upload")
+async def upload_page() -> str:
+    settings = app_state().settings
+    return await render_page(
+        "upload.html",
+        upload_endpoint="/api/v1/uploads",
+        max_upload_size=settings.uploads.max_size,
+    )
+
+
 @blueprint.get("/static/<path:rel>")
 async def static(rel: str) -> Response:
     state = app_state()
