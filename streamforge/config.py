@@ -58,6 +58,18 @@ class ServerSection(Section):
     data_dir: Path = Path("./streamforge-data")
     #: Origins allowed to call /api/* from a browser (CORS); ["*"] for any. Empty: off.
     cors_origins: list[str] = Field(default_factory=list)
+    #: Hand local media files to a front server: "x-accel-redirect" (nginx), "x-sendfile"
+    #: (Apache, lighttpd). Empty: StreamForge sends the bytes itself.
+    sendfile: Literal["", "x-accel-redirect", "x-sendfile"] = ""
+    #: With x-accel-redirect: the internal nginx location that maps to the storage root.
+    sendfile_prefix: str = "/internal-media/"
+
+    @field_validator("sendfile_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not (value.startswith("/") and value.endswith("/")):
+            raise ValueError('must start and end with "/", e.g. "/internal-media/"')
+        return value
 
     @field_validator("cors_origins")
     @classmethod

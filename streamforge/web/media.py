@@ -10,10 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 
 from quart import Blueprint, Response, redirect, request
 
+from streamforge.config import Settings
 from streamforge.db.models import Video, VideoStatus
 from streamforge.errors import InvalidKey, NotFound
 from streamforge.library.videos import video_prefix
@@ -84,6 +86,16 @@ def _not_modified(info: ObjectInfo) -> bool:
     return False
 
 
+def _front_server_headers(settings: Settings, path: Path | None, key: str) -> dict[str, str]:
+    """X-Accel-Redirect / X-Sendfile headers when a front server should send the file."""
+    mode = settings.server.sendfile
+    if not mode or path is None:
+        return {}
+    if mode == "x-accel-redirect":
+        return {"X-Accel-Redirect": settings.server.sendfile_prefix + key}
+    return {"X-Sendfile": str(path)}
+
+
 @blueprint.route("/media/<video_id>/<path:rel>", methods=["GET", "HEAD"])
 async def serve(video_id: str, rel: str) -> Any:
     """A published file of a ready video (playlists, segments, thumbnails, poster)."""
@@ -117,6 +129,12 @@ async def serve(video_id: str, rel: str) -> Any:
     }
     if _not_modified(info):
         return Response("", 304, headers)
+    handoff = _front_server_headers(rt.settings, rt.storage.local_path(key), key)
+    if handoff:
+        # the front server answers Range and conditional requests itself
+        for name in ("Accept-Ranges", "ETag", "Last-Modified"):
+            headers.pop(name)
+        return Response("", 200, {**headers, **handoff})
     start, end, status = 0, info.size, 200
     range_header = request.headers.get("Range")
     if_range = request.headers.get("If-Range", f'"{info.etag}"')
