@@ -12,6 +12,7 @@ import av.audio.stream
 import av.container
 import av.video.stream
 from av.video.frame import PictureType
+from av.video.reformatter import Interpolation, VideoReformatter
 
 from streamforge.errors import EncoderError
 from streamforge.media.types import RungPlan
@@ -83,6 +84,10 @@ class RenditionWriter:
             raise EncoderError(f"could not set up the {encoding.codec} encoder: {exc}") from exc
         self._scaled_for: int | None = None
         self._scaled: av.VideoFrame | None = None
+        # One scaler per rung, kept for the whole pass: ``frame.reformat`` builds a new
+        # SwsContext (and thread pool) for every frame. Bicubic, like FFmpeg's ``scale``;
+        # one thread, as the encoders already keep every core busy.
+        self._scaler = VideoReformatter()
 
     @property
     def name(self) -> str:
@@ -92,7 +97,14 @@ class RenditionWriter:
         """Encode source ``frame`` (id'd so duplicates reuse one scaling) as output ``index``."""
         if self._scaled_for != frame_id or self._scaled is None:
             rung = self.plan.rung
-            self._scaled = frame.reformat(rung.width, rung.height, format=self.video.pix_fmt)
+            self._scaled = self._scaler.reformat(
+                frame,
+                rung.width,
+                rung.height,
+                format=self.video.pix_fmt,
+                interpolation=Interpolation.BICUBIC,
+                threads=1,
+            )
             self._scaled_for = frame_id
         out = self._scaled
         out.pts = index
