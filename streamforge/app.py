@@ -16,7 +16,17 @@ from streamforge.jobs.host import JobHost
 from streamforge.library.uploads import purge_forever
 from streamforge.plugins import Registry, call_hook_sync
 from streamforge.runtime import Runtime
-from streamforge.web import api, cors, direct_uploads, docs, errors, media, pages, uploads
+from streamforge.web import (
+    api,
+    cors,
+    direct_uploads,
+    docs,
+    errors,
+    events_ws,
+    media,
+    pages,
+    uploads,
+)
 from streamforge.web.state import AppState
 from streamforge.web.themes import ThemeSet
 
@@ -55,6 +65,7 @@ def create_app(
     app.register_blueprint(api.blueprint)
     uploads.install(app)
     app.register_blueprint(direct_uploads.blueprint)
+    app.register_blueprint(events_ws.blueprint)
     app.register_blueprint(media.blueprint)
     app.register_blueprint(docs.blueprint)
     app.register_blueprint(pages.blueprint)

@@ -8,6 +8,10 @@ pub/sub so an event published on a worker machine reaches every web node.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import logging
+import queue
 import threading
 import uuid
 from abc import ABC, abstractmethod
@@ -16,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 Event = dict[str, Any]
+log = logging.getLogger(__name__)
 
 
 def make_event(type_: str, video_id: str, **data: Any) -> Event:
@@ -95,3 +100,80 @@ class LocalEventBus(EventBus):
         finally:
             with self._lock:
                 self._subscribers.discard(sub)
+
+
+class RedisEventBus(EventBus):
+    """Redis pub/sub, so events cross machines: a worker's progress reaches every web node.
+
+    ``publish`` never blocks its caller: events go through a queue to a background thread
+    that owns the Redis connections. The same thread reads the channel and fans events out
+    to this process's subscribers through a :class:`LocalEventBus`.
+    """
+
+    CHANNEL = "streamforge:events"
+
+    def __init__(self, url: str, channel: str = CHANNEL) -> None:
+        self.url = url
+        self.channel = channel
+        self._local = LocalEventBus()
+        self._outbox: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        self._ready = threading.Event()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="redis-events", daemon=True)
+        self._thread.start()
+        # Subscribers must not miss events published right after start-up.
+        self._ready.wait(5)
+
+    def publish(self, event: Event) -> None:
+        self._outbox.put(event)
+
+    def subscribe(self, max_queue: int = 1000) -> AsyncIterator[Event]:
+        return self._local.subscribe(max_queue)
+
+    async def close(self) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            self._outbox.put(None)
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        import redis.asyncio as aioredis
+
+        while not self._stopped:
+            client = aioredis.from_url(self.url)
+            try:
+                pubsub = client.pubsub()
+                await pubsub.subscribe(self.channel)
+                self._ready.set()
+                sender = asyncio.create_task(self._send(client))
+                try:
+                    while not self._stopped and not sender.done():
+                        message = await pubsub.get_message(ignore_subscribe_messages=True,
+                                                           timeout=0.5)
+                        if message is not None:
+                            self._local.publish(json.loads(message["data"]))
+                finally:
+                    sender.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await sender
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            except Exception:
+                log.warning("redis event bus: connection lost; reconnecting", exc_info=True)
+                self._ready.set()
+                await asyncio.sleep(1)
+            finally:
+                await client.aclose()
+
+    async def _send(self, client: Any) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            event = await loop.run_in_executor(None, self._outbox.get)
+            if event is None:
+                return
+            await client.publish(self.channel, json.dumps(event, default=str))

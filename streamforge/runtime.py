@@ -7,24 +7,32 @@ what they need from it explicitly; nothing reaches for globals.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from streamforge.config import Settings
 from streamforge.db.session import Database
-from streamforge.events import EventBus, LocalEventBus
+from streamforge.events import EventBus, LocalEventBus, RedisEventBus
 from streamforge.plugins import Registry, call_hook
 from streamforge.storage import StorageBackend
 
 log = logging.getLogger(__name__)
 
-#: One in-process bus per process, shared by the web app and in-process job runners.
-_local_bus = LocalEventBus()
+#: One bus per process, shared by the web app and the job runner threads.
+_buses: dict[str, EventBus] = {}
+_buses_lock = threading.Lock()
 
 
 def process_event_bus(settings: Settings) -> EventBus:
-    """The event bus this process publishes to and subscribes from."""
-    return _local_bus
+    """The event bus this process publishes to and subscribes from: Redis pub/sub when the
+    broker is Redis (so events cross machines), else in-process."""
+    url = settings.broker.url
+    key = url if url.startswith(("redis://", "rediss://")) else ""
+    with _buses_lock:
+        if key not in _buses:
+            _buses[key] = RedisEventBus(key) if key else LocalEventBus()
+        return _buses[key]
 
 
 @dataclass

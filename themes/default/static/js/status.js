@@ -1,29 +1,99 @@
-// Refreshes videos that are still queued or processing. A poll for now; live updates over
-// the WebSocket replace it later. No build step: a plain ES module.
-const POLL_MS = 3000;
+// Live status over the WebSocket at /api/v1/events: progress bars move, a video turns
+// playable the moment it is ready, a failure shows its reason. Reconnects with backoff
+// and resubscribes; every (re)subscribe starts with a snapshot, so nothing is missed.
 
-function pending() {
-  return [...document.querySelectorAll("[data-video-id]")].filter((el) =>
-    ["queued", "processing", "uploading"].includes(el.dataset.status),
-  );
+const cards = () => [...document.querySelectorAll("[data-video-id]")];
+const watchPage = document.querySelector(".watch[data-video-id]");
+
+function setProgress(el, percent) {
+  el.querySelectorAll("progress").forEach((p) => { p.value = percent; });
+  el.querySelectorAll(".progress-text").forEach((t) => { t.textContent = `${Math.round(percent)}%`; });
 }
 
-async function refresh() {
-  const items = pending();
-  for (const el of items) {
-    const res = await fetch(`/api/v1/videos/${encodeURIComponent(el.dataset.videoId)}`);
-    if (!res.ok) continue;
-    const video = await res.json();
-    if (video.status !== el.dataset.status && ["ready", "failed"].includes(video.status)) {
-      window.location.reload();
-      return;
-    }
-    el.querySelectorAll("progress").forEach((p) => { p.value = video.progress; });
-    el.querySelectorAll(".progress-text").forEach((t) => {
-      t.textContent = `${Math.round(video.progress)}%`;
-    });
+function setStatus(el, status) {
+  el.dataset.status = status;
+  el.className = el.className.replace(/\bstatus-\w+/, `status-${status}`);
+  el.querySelectorAll(".badge").forEach((b) => {
+    if (status === "ready") b.remove();
+    else b.firstChild.textContent = `${status} `;
+  });
+}
+
+function showPlayer(el, video) {
+  const box = el.querySelector(".player");
+  if (!box || box.querySelector("video")) return;
+  const player = document.createElement("video");
+  player.id = "player";
+  player.controls = true;
+  player.playsInline = true;
+  player.preload = "metadata";
+  if (video.poster_url) player.poster = video.poster_url;
+  player.src = video.hls_url;
+  box.replaceChildren(player);
+}
+
+function showFailure(el, message) {
+  let p = el.querySelector(".error");
+  if (!p) {
+    p = document.createElement("p");
+    p.className = "error";
+    (el.querySelector(".not-ready") || el).append(p);
   }
-  if (pending().length) setTimeout(refresh, POLL_MS);
+  p.textContent = watchPage ? `This video could not be processed: ${message}` : message;
+  el.querySelectorAll("progress").forEach((bar) => bar.remove());
 }
 
-if (pending().length) setTimeout(refresh, POLL_MS);
+function showReadyCard(el, video) {
+  el.querySelectorAll("progress").forEach((bar) => bar.remove());
+  const thumb = el.querySelector(".thumb");
+  if (thumb && video.poster_url && !thumb.querySelector("img")) {
+    const img = document.createElement("img");
+    img.src = video.poster_url;
+    img.alt = "";
+    thumb.prepend(img);
+  }
+}
+
+function apply(event) {
+  for (const el of cards().filter((c) => c.dataset.videoId === event.video_id)) {
+    const video = event.video;
+    if (event.type === "video.progress") {
+      if (el.dataset.status !== "processing") setStatus(el, "processing");
+      setProgress(el, event.percent);
+    } else if (event.type === "video.processing") {
+      setStatus(el, "processing");
+    } else if (event.type === "video.ready" || (event.type === "video.state" && video.status === "ready")) {
+      setStatus(el, "ready");
+      if (el === watchPage) showPlayer(el, video);
+      else showReadyCard(el, video);
+    } else if (event.type === "video.failed") {
+      if (event.final) { setStatus(el, "failed"); showFailure(el, event.error); }
+      else setStatus(el, "queued");
+    } else if (event.type === "video.state") {
+      setStatus(el, video.status);
+      setProgress(el, video.progress);
+      if (video.status === "failed") showFailure(el, video.error);
+    }
+  }
+}
+
+let delay = 500;
+function connect() {
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(`${proto}//${location.host}/api/v1/events`);
+  ws.addEventListener("open", () => {
+    delay = 500;
+    ws.send(JSON.stringify({ type: "subscribe", video_id: watchPage ? watchPage.dataset.videoId : null }));
+  });
+  ws.addEventListener("message", (m) => {
+    const event = JSON.parse(m.data);
+    if (event.type === "ping") ws.send(JSON.stringify({ type: "pong" }));
+    else apply(event);
+  });
+  ws.addEventListener("close", () => {
+    setTimeout(connect, delay);
+    delay = Math.min(delay * 2, 30000);
+  });
+}
+
+if (cards().some((el) => el.dataset.status !== "ready")) connect();

@@ -1,0 +1,61 @@
+"""The Redis event bus: an event published by one process reaches subscribers of another."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+
+import pytest
+import redis
+
+from streamforge.events import RedisEventBus, make_event
+from tests.conftest import need_service
+
+REDIS = os.environ.get("STREAMFORGE_TEST_REDIS", "127.0.0.1:6379")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = f"redis://{REDIS}/0"
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.RedisError as exc:
+        need_service("Redis", False, exc)
+    return url
+
+
+async def test_event_from_another_process_reaches_a_subscriber(redis_url: str) -> None:
+    channel = f"streamforge:test:{uuid.uuid4().hex}"
+    bus = RedisEventBus(redis_url, channel=channel)
+    try:
+        events = bus.subscribe()
+        first = asyncio.ensure_future(anext(events))
+        await asyncio.sleep(0)
+        code = (
+            "import time; from streamforge.events import RedisEventBus, make_event\n"
+            f"bus = RedisEventBus({redis_url!r}, channel={channel!r})\n"
+            "bus.publish(make_event('video.ready', 'fromworker1', video={'id': 'fromworker1'}))\n"
+            "bus.stop()\n"
+        )
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code)
+        assert await proc.wait() == 0
+        event = await asyncio.wait_for(first, 10)
+        assert (event["type"], event["video_id"]) == ("video.ready", "fromworker1")
+        await events.aclose()  # type: ignore[attr-defined]
+    finally:
+        bus.stop()
+
+
+async def test_publish_is_delivered_to_local_subscribers_too(redis_url: str) -> None:
+    bus = RedisEventBus(redis_url, channel=f"streamforge:test:{uuid.uuid4().hex}")
+    try:
+        events = bus.subscribe()
+        nxt = asyncio.ensure_future(anext(events))
+        await asyncio.sleep(0)
+        bus.publish(make_event("video.progress", "v", percent=3.0))
+        assert (await asyncio.wait_for(nxt, 10))["percent"] == 3.0
+        await events.aclose()  # type: ignore[attr-defined]
+    finally:
+        bus.stop()
