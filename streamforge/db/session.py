@@ -21,6 +21,9 @@ from sqlalchemy.ext.asyncio import (
 
 from streamforge.errors import ConfigError, StreamForgeError
 
+#: Execution option marking a read-only transaction (see :meth:`Database.read`).
+READ_ONLY = "streamforge_read_only"
+
 
 class DatabaseError(StreamForgeError):
     """The database is unreachable or its schema cannot be brought up to date."""
@@ -52,6 +55,17 @@ class Database:
         """A session in a transaction, committed on success and rolled back on error."""
         async with self.sessionmaker() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session: on SQLite a plain (deferred) BEGIN, so concurrent readers
+        never queue for the write lock the way ``session()``'s BEGIN IMMEDIATE does."""
+        async with self.sessionmaker() as session:
+            await session.connection(execution_options={READ_ONLY: True})
+            try:
+                yield session
+            finally:
+                await session.rollback()
 
     async def migrate(self) -> None:
         """Bring the schema to the newest revision (Alembic ``upgrade head``)."""
@@ -94,4 +108,5 @@ def _sqlite_setup(engine: AsyncEngine, busy_timeout: float) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

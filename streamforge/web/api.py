@@ -15,6 +15,7 @@ from streamforge.events import make_event
 from streamforge.library import videos
 from streamforge.library.notify import announce
 from streamforge.library.serialize import video_to_dict
+from streamforge.web import media
 from streamforge.web.state import runtime
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -103,7 +104,7 @@ async def health() -> Health:
 async def list_videos(query_args: ListQuery) -> dict[str, Any]:
     """List public videos, newest first; search with ``q``."""
     rt = runtime()
-    async with rt.db.session() as s:
+    async with rt.db.read() as s:
         page = await videos.list_videos(
             s,
             search=query_args.q,
@@ -125,7 +126,7 @@ async def list_videos(query_args: ListQuery) -> dict[str, Any]:
 @validate_response(VideoOut)
 async def get_video(video_id: str) -> dict[str, Any]:
     """One video with its status, renditions and media URLs."""
-    async with runtime().db.session() as s:
+    async with runtime().db.read() as s:
         return _out(await videos.get_video(s, video_id))
 
 
@@ -147,5 +148,6 @@ async def delete_video(video_id: str) -> Deleted:
     """Delete a video, its files, and cancel its transcode."""
     rt = runtime()
     await videos.delete_video(rt.db, rt.storage, video_id)
+    media.forget(video_id)
     await announce(rt, make_event("video.deleted", video_id), "video_deleted", video_id=video_id)
     return Deleted(id=video_id, deleted=True)

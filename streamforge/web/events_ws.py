@@ -34,7 +34,7 @@ SNAPSHOT_LIMIT = 200
 
 async def snapshot(rt: Runtime, video_id: str | None) -> list[Event]:
     """``video.state`` events: one video, or every unfinished public video."""
-    async with rt.db.session() as s:
+    async with rt.db.read() as s:
         if video_id is not None:
             found = await s.get(Video, video_id)
             videos = [found] if found is not None else []

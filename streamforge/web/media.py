@@ -8,6 +8,7 @@ layer's rules. Remote storage answers with a redirect to its own URL.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from streamforge.config import Settings
 from streamforge.db.models import Video, VideoStatus
 from streamforge.errors import InvalidKey, NotFound
 from streamforge.library.videos import video_prefix
+from streamforge.runtime import Runtime
 from streamforge.storage import ObjectInfo, validate_key
 from streamforge.web.state import runtime
 
@@ -86,6 +88,35 @@ def _not_modified(info: ObjectInfo) -> bool:
     return False
 
 
+#: Seconds a "this video is ready" answer is reused. A player fetches a segment every few
+#: seconds per viewer; asking the database each time made it the bottleneck (see
+#: docs/performance.md). Only positive answers are kept, so a new video is served at once;
+#: a deleted video's files are gone from storage, so it stops within this time anyway.
+READY_TTL = 5.0
+_ready_until: dict[str, float] = {}
+
+
+async def is_ready(rt: Runtime, video_id: str) -> bool:
+    now = time.monotonic()
+    if _ready_until.get(video_id, 0.0) > now:
+        return True
+    async with rt.db.read() as s:
+        video = await s.get(Video, video_id)
+        ready = video is not None and video.status == VideoStatus.READY
+    if ready:
+        if len(_ready_until) > 10_000:
+            _ready_until.clear()
+        _ready_until[video_id] = now + READY_TTL
+    else:
+        _ready_until.pop(video_id, None)
+    return ready
+
+
+def forget(video_id: str) -> None:
+    """Drop the cached readiness of a video (deleted, or no longer public)."""
+    _ready_until.pop(video_id, None)
+
+
 def _front_server_headers(settings: Settings, path: Path | None, key: str) -> dict[str, str]:
     """X-Accel-Redirect / X-Sendfile headers when a front server should send the file."""
     mode = settings.server.sendfile
@@ -107,10 +138,8 @@ async def serve(video_id: str, rel: str) -> Any:
     if not (rel.startswith(ALLOWED_ROOTS) or rel in ALLOWED_FILES):
         raise NotFound("no such file")
     rt = runtime()
-    async with rt.db.session() as s:
-        video = await s.get(Video, video_id)
-        if video is None or video.status != VideoStatus.READY:
-            raise NotFound("no such file")
+    if not await is_ready(rt, video_id):
+        raise NotFound("no such file")
     key = video_prefix(video_id) + rel
     if rt.storage.local_path(key) is None:
         url = await rt.storage.url(key)

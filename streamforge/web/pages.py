@@ -62,7 +62,7 @@ async def library() -> str:
     except ValueError:
         raise InvalidRequest("page must be a number") from None
     rt = runtime()
-    async with rt.db.session() as s:
+    async with rt.db.read() as s:
         found = await videos.list_videos(
             s, search=q, sort=sort, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
         )
@@ -81,7 +81,7 @@ async def library() -> str:
 @blueprint.get("/v/<video_id>")
 async def video_page(video_id: str) -> str:
     rt = runtime()
-    async with rt.db.session() as s:
+    async with rt.db.read() as s:
         video = video_to_dict(await videos.get_video(s, video_id), rt.settings.public_url)
     return await render_page("video.html", video=video)
 

@@ -143,3 +143,14 @@ async def test_due_jobs_skips_pending_and_recent_messages(db: Database) -> None:
     assert [j for j, _ in await store.due_jobs(db, skip=set(), stale_after=None)] == [job_id]
     # with an external broker, a message sent a moment ago is trusted
     assert await store.due_jobs(db, skip=set(), stale_after=600) == []
+
+
+async def test_readers_do_not_take_the_write_lock(db: Database) -> None:
+    """A read session must not queue behind a writer (no BEGIN IMMEDIATE for reads)."""
+    await new_job(db)
+    async with db.session() as writer:  # holds SQLite's write lock until the block ends
+        await writer.execute(update(Video).where(Video.id == "vid1").values(title="new"))
+        async with db.read() as reader:
+            video = await asyncio.wait_for(reader.get(Video, "vid1"), 2)
+            assert video is not None
+            assert video.title == "t"  # the writer has not committed yet

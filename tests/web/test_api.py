@@ -118,9 +118,12 @@ async def test_patch_validates_and_updates(client: Client, rt: Runtime) -> None:
 
 async def test_delete_removes_row_and_files(client: Client, rt: Runtime) -> None:
     video_id = await add_ready_video(rt)
+    seg = f"/media/{video_id}/hls/360p/seg_00000.m4s"
+    assert (await client.get(seg)).status_code == 200  # now remembered as ready
     response = await client.delete(f"/api/v1/videos/{video_id}")
     assert response.status_code == 200
     assert await rt.storage.list(f"videos/{video_id}/") == []
+    assert (await client.get(seg)).status_code == 404
     assert (await client.get(f"/api/v1/videos/{video_id}")).status_code == 404
     assert (await client.delete(f"/api/v1/videos/{video_id}")).status_code == 404
 
