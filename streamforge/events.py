@@ -154,8 +154,9 @@ class RedisEventBus(EventBus):
                 sender = asyncio.create_task(self._send(client))
                 try:
                     while not self._stopped and not sender.done():
-                        message = await pubsub.get_message(ignore_subscribe_messages=True,
-                                                           timeout=0.5)
+                        message = await pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=0.5
+                        )
                         if message is not None:
                             self._local.publish(json.loads(message["data"]))
                 finally:
