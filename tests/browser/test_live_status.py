@@ -23,8 +23,10 @@ def test_progress_and_player_appear_without_reload(browser: Any, tmp_path: Path)
     with running_server(config) as server:
         page = browser.new_page()
         frames: list[dict[str, Any]] = []
-        page.on("websocket", lambda ws: ws.on(
-            "framereceived", lambda payload: frames.append(json.loads(payload))))
+        page.on(
+            "websocket",
+            lambda ws: ws.on("framereceived", lambda payload: frames.append(json.loads(payload))),
+        )
         page.goto(server.url + "/upload")
         page.set_input_files("input[type=file]", str(clip))
         link = page.locator(".upload.done .result a")
@@ -37,7 +39,9 @@ def test_progress_and_player_appear_without_reload(browser: Any, tmp_path: Path)
         page.wait_for_function(
             """() => { const v = document.querySelector('.player video');
                        if (v.paused) { v.muted = true; v.play(); }
-                       return v.currentTime > 1; }""", timeout=30_000)
+                       return v.currentTime > 1; }""",
+            timeout=30_000,
+        )
         screenshot(page, "video-live-default")
 
     video_id = page.get_attribute(".watch", "data-video-id")

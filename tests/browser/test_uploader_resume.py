@@ -19,16 +19,23 @@ KB = 1024
 def slow_link(browser: Any, page: Any, kbytes_per_second: int) -> None:
     cdp = browser.new_cdp_session(page)
     cdp.send("Network.enable")
-    cdp.send("Network.emulateNetworkConditions", {
-        "offline": False, "latency": 20, "downloadThroughput": -1,
-        "uploadThroughput": kbytes_per_second * KB,
-    })
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {
+            "offline": False,
+            "latency": 20,
+            "downloadThroughput": -1,
+            "uploadThroughput": kbytes_per_second * KB,
+        },
+    )
 
 
 def offsets_sent(page: Any) -> list[int]:
     sent: list[int] = []
-    page.on("request", lambda r: sent.append(int(r.headers["upload-offset"]))
-            if r.method == "PATCH" else None)
+    page.on(
+        "request",
+        lambda r: sent.append(int(r.headers["upload-offset"])) if r.method == "PATCH" else None,
+    )
     return sent
 
 
