@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import queue
 import threading
 import uuid
 from abc import ABC, abstractmethod
@@ -116,7 +115,12 @@ class RedisEventBus(EventBus):
         self.url = url
         self.channel = channel
         self._local = LocalEventBus()
-        self._outbox: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        # Filled from any thread by publish(); drained by the bus thread's loop. (Not an
+        # executor blocking on a queue.get(): interpreter exit joins executor threads.)
+        self._pending: list[Event] = []
+        self._lock = threading.Lock()
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="redis-events", daemon=True)
@@ -125,7 +129,12 @@ class RedisEventBus(EventBus):
         self._ready.wait(5)
 
     def publish(self, event: Event) -> None:
-        self._outbox.put(event)
+        with self._lock:
+            self._pending.append(event)
+            loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the bus thread has stopped
+                loop.call_soon_threadsafe(wake.set)
 
     def subscribe(self, max_queue: int = 1000) -> AsyncIterator[Event]:
         return self._local.subscribe(max_queue)
@@ -133,10 +142,19 @@ class RedisEventBus(EventBus):
     async def close(self) -> None:
         self.stop()
 
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
     def stop(self) -> None:
+        """Send what is pending, then stop the bus thread."""
         if not self._stopped:
             self._stopped = True
-            self._outbox.put(None)
+            with self._lock:
+                loop, wake = self._loop, self._wake
+            if loop is not None and wake is not None:
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(wake.set)
             self._thread.join(5)
 
     def _run(self) -> None:
@@ -145,6 +163,11 @@ class RedisEventBus(EventBus):
     async def _main(self) -> None:
         import redis.asyncio as aioredis
 
+        with self._lock:
+            self._loop = asyncio.get_running_loop()
+            self._wake = asyncio.Event()
+            if self._pending:
+                self._wake.set()
         while not self._stopped:
             client = aioredis.from_url(self.url)
             try:
@@ -160,6 +183,9 @@ class RedisEventBus(EventBus):
                         if message is not None:
                             self._local.publish(json.loads(message["data"]))
                 finally:
+                    if self.stopped:  # let the sender flush what is pending
+                        with contextlib.suppress(Exception):
+                            await asyncio.wait_for(asyncio.shield(sender), 5)
                     sender.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await sender
@@ -172,9 +198,13 @@ class RedisEventBus(EventBus):
                 await client.aclose()
 
     async def _send(self, client: Any) -> None:
-        loop = asyncio.get_running_loop()
+        assert self._wake is not None
         while True:
-            event = await loop.run_in_executor(None, self._outbox.get)
-            if event is None:
+            await self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                batch, self._pending = self._pending, []
+            for event in batch:
+                await client.publish(self.channel, json.dumps(event, default=str))
+            if self._stopped:
                 return
-            await client.publish(self.channel, json.dumps(event, default=str))

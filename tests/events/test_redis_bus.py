@@ -59,3 +59,14 @@ async def test_publish_is_delivered_to_local_subscribers_too(redis_url: str) -> 
         await events.aclose()  # type: ignore[attr-defined]
     finally:
         bus.stop()
+
+
+async def test_a_process_with_the_bus_exits_without_stopping_it(redis_url: str) -> None:
+    # regression: an executor thread blocked on the outbox made interpreter exit hang
+    code = (
+        "from streamforge.events import RedisEventBus, make_event\n"
+        f"bus = RedisEventBus({redis_url!r}, channel='streamforge:test:exit')\n"
+        "bus.publish(make_event('video.progress', 'v', percent=1.0))\n"
+    )
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code)
+    assert await asyncio.wait_for(proc.wait(), 20) == 0
