@@ -10,11 +10,9 @@ from pathlib import Path
 
 from streamforge.config import Settings, redact_url
 from streamforge.db.models import VideoStatus
-from streamforge.events import make_event
 from streamforge.jobs import store
 from streamforge.jobs.host import JobHost
-from streamforge.library.notify import announce as announce_event
-from streamforge.library.serialize import video_to_dict
+from streamforge.library.notify import announce_uploaded
 from streamforge.library.videos import get_video, import_file
 from streamforge.plugins import Registry
 from streamforge.runtime import Runtime
@@ -50,14 +48,7 @@ async def import_files(
             imported = await import_file(rt.db, rt.storage, settings, path, title=title)
             ids.append(imported.video_id)
             on_id(imported.video_id)
-            async with rt.db.session() as s:
-                video = video_to_dict(await get_video(s, imported.video_id), settings.public_url)
-            await announce_event(
-                rt,
-                make_event("video.uploaded", imported.video_id, video=video),
-                "video_uploaded",
-                video=video,
-            )
+            await announce_uploaded(rt, imported.video_id)
             if wait or not host.in_process:
                 await queue_job(host, rt, imported.job_id)
         if not wait:

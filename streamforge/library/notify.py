@@ -12,6 +12,19 @@ from streamforge.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
+async def announce_uploaded(rt: Runtime, video_id: str) -> None:
+    """``video.uploaded``: the source is stored and the transcode queued."""
+    from streamforge.events import make_event
+    from streamforge.library.serialize import video_to_dict
+    from streamforge.library.videos import get_video
+
+    async with rt.db.read() as s:
+        video = video_to_dict(await get_video(s, video_id), rt.settings.public_url)
+    await announce(
+        rt, make_event("video.uploaded", video_id, video=video), "video_uploaded", video=video
+    )
+
+
 async def announce(rt: Runtime, event: Event, hook: str | None = None, **hook_args: Any) -> None:
     """Publish ``event``, call ``hook`` (if any) and deliver it to interested notifiers.
 

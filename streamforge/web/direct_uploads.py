@@ -6,12 +6,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from quart import Blueprint
 from quart_schema import validate_request, validate_response
 
-from streamforge.events import make_event
 from streamforge.jobs.service import queue_job
 from streamforge.library import direct_uploads as service
-from streamforge.library.notify import announce
-from streamforge.library.serialize import video_to_dict
-from streamforge.library.videos import get_video
+from streamforge.library.notify import announce_uploaded
 from streamforge.web.state import app_state, runtime
 
 blueprint = Blueprint("direct_uploads", __name__, url_prefix="/api/v1/uploads/s3")
@@ -122,14 +119,7 @@ async def complete(upload_id: str) -> Completed:
     host = app_state().jobs
     if host is not None:
         await queue_job(host, rt, imported.job_id)
-    async with rt.db.session() as s:
-        video = video_to_dict(await get_video(s, imported.video_id), rt.settings.public_url)
-    await announce(
-        rt,
-        make_event("video.uploaded", imported.video_id, video=video),
-        "video_uploaded",
-        video=video,
-    )
+    await announce_uploaded(rt, imported.video_id)
     return Completed(id=upload_id, video_id=imported.video_id)
 
 

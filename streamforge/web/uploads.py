@@ -16,13 +16,11 @@ from quart import Blueprint, Quart, Response, current_app, request
 from quart.wrappers import Request
 
 from streamforge.db.models import UploadSession
-from streamforge.events import make_event
 from streamforge.jobs.service import queue_job
 from streamforge.library import uploads
-from streamforge.library.notify import announce
-from streamforge.library.serialize import video_to_dict
+from streamforge.library.notify import announce_uploaded
 from streamforge.library.uploads import CHECKSUMS, Checksum, UploadRejected, Writers
-from streamforge.library.videos import Imported, get_video
+from streamforge.library.videos import Imported
 from streamforge.web.errors import error_body
 from streamforge.web.state import app_state, runtime
 
@@ -175,14 +173,7 @@ async def _queue(imported: Imported) -> None:
     host = app_state().jobs
     if host is not None:
         await queue_job(host, rt, imported.job_id)
-    async with rt.db.session() as s:
-        video = video_to_dict(await get_video(s, imported.video_id), rt.settings.public_url)
-    await announce(
-        rt,
-        make_event("video.uploaded", imported.video_id, video=video),
-        "video_uploaded",
-        video=video,
-    )
+    await announce_uploaded(rt, imported.video_id)
 
 
 async def _append(upload_id: str, offset: int) -> UploadSession:
