@@ -103,6 +103,8 @@ class DatabaseSection(Section):
 class BrokerSection(Section):
     #: ``redis://…`` or ``amqp://…``. Empty: in-process jobs (no broker needed).
     url: str = ""
+    #: Prefix of every queue and channel, so several StreamForge sites can share one Redis.
+    namespace: str = Field("streamforge", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
     @field_validator("url")
     @classmethod

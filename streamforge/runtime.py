@@ -28,10 +28,13 @@ def process_event_bus(settings: Settings) -> EventBus:
     """The event bus this process publishes to and subscribes from: Redis pub/sub when the
     broker is Redis (so events cross machines), else in-process."""
     url = settings.broker.url
-    key = url if url.startswith(("redis://", "rediss://")) else ""
+    redis_url = url if url.startswith(("redis://", "rediss://")) else ""
+    channel = f"{settings.broker.namespace}:events"
+    key = f"{redis_url} {channel}" if redis_url else ""
     with _buses_lock:
         if key not in _buses:
-            _buses[key] = RedisEventBus(key) if key else LocalEventBus()
+            bus = RedisEventBus(redis_url, channel=channel) if redis_url else LocalEventBus()
+            _buses[key] = bus
         return _buses[key]
 
 

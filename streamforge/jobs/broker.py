@@ -20,7 +20,10 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
         # Tuned so a message of a SIGKILLed worker comes back within ~a minute, not
         # Dramatiq's default of "heartbeat (60 s) plus a 1-in-1000 maintenance roll".
         return RedisBroker(  # type: ignore[no-untyped-call]
-            url=url, heartbeat_timeout=30_000, maintenance_chance=10_000
+            url=url,
+            namespace=settings.broker.namespace,
+            heartbeat_timeout=30_000,
+            maintenance_chance=10_000,
         )
     if url.startswith(("amqp://", "amqps://")):
         try:

@@ -85,7 +85,16 @@ async def _run_child(
         with contextlib.suppress(ConnectionError):
             await proc.stdin.drain()
         proc.stdin.close()
-        while line := await proc.stdout.readline():
+        while True:
+            try:
+                line = await asyncio.wait_for(proc.stdout.readline(), limits.stall_seconds)
+            except TimeoutError:
+                raise MediaError(
+                    f"the media process stopped making progress for {limits.stall_seconds:g} s "
+                    "(the file is probably corrupt or hostile)"
+                ) from None
+            if not line:
+                break
             try:
                 message = json.loads(line)
             except ValueError:

@@ -20,6 +20,9 @@ class Limits:
     memory_bytes: int = 4 * 1024**3  # RLIMIT_AS of the child
     cpu_seconds: int = 6 * 3600  # RLIMIT_CPU of the child
     wall_seconds: float = 6 * 3600.0  # killed by the parent after this
+    #: Killed when it reports nothing (no progress, no answer) for this long: a decoder
+    #: stuck on a hostile file must not hold a worker until the wall-time limit.
+    stall_seconds: float = 300.0
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,8 @@ def redis_url(worker_id: str) -> str:
 
 def test_worker_process_transcodes_over_redis(tmp_path: Path, redis_url: str) -> None:
     clip = make_clip(tmp_path / "clip.mp4", width=320, height=180, seconds=2.0)
-    config = write_config(tmp_path, f'[broker]\nurl = "{redis_url}"\n')
+    namespace = f"sf-test-{uuid.uuid4().hex[:12]}"  # no other worker can take our messages
+    config = write_config(tmp_path, f'[broker]\nurl = "{redis_url}"\nnamespace = "{namespace}"\n')
     worker = subprocess.Popen(
         [sys.executable, "-m", "streamforge", "--config", str(config), "worker"],
         stdout=subprocess.PIPE,

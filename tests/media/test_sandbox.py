@@ -130,9 +130,32 @@ async def test_undecodable_video_is_named(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "a.mp4", width=160, height=96, seconds=1.0, fps=10, audio=False)
     bad = scramble_mdat(clip, tmp_path / "bad.mp4")
     probe = await sandbox.probe(str(bad), Limits())  # the headers are fine
-    plan = small_plan(probe, bad, tmp_path / "out")
+    # Under load, FFmpeg's threaded decoder has been seen to hang on this file instead of
+    # failing; the stall watchdog must then end it with a reason, not hold the worker.
+    plan = small_plan(probe, bad, tmp_path / "out", limits=Limits(stall_seconds=30))
     with pytest.raises(MediaError) as info:
         await sandbox.transcode(plan)
     message = str(info.value)
-    assert message.startswith(("the source could not be decoded", "the source has no decodable"))
+    assert message.startswith(
+        (
+            "the source could not be decoded",
+            "the source has no decodable",
+            "the media process stopped making progress for 30 s",
+        )
+    )
     assert "Traceback" not in message, message
+
+
+async def test_a_silent_child_is_killed_by_the_stall_watchdog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a child that never answers nor reports progress (a stuck decoder)
+    monkeypatch.setattr(
+        sandbox, "CHILD_COMMAND", (sys.executable, "-c", "import time; time.sleep(60)")
+    )
+    with pytest.raises(MediaError) as info:
+        await sandbox.probe(str(tmp_path / "x.mp4"), Limits(stall_seconds=1))
+    assert str(info.value) == (
+        "the media process stopped making progress for 1 s "
+        "(the file is probably corrupt or hostile)"
+    )
