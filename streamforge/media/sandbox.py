@@ -20,6 +20,7 @@ from typing import Any
 from streamforge.errors import ChildFailed, MediaError, MediaRefused
 from streamforge.media.types import Limits, ProbeResult, Progress, TranscodePlan, TranscodeResult
 
+EXIT_GRACE = 10.0  # seconds a child may take to exit after its answer
 STDERR_KEEP = 4096  # bytes of the child's stderr kept for diagnostics
 STREAM_LIMIT = 16 * 1024 * 1024  # longest protocol line accepted
 
@@ -122,7 +123,12 @@ async def _run_child(
                 raise MediaError("cancelled")
             raise MediaError(f"transcoding took longer than the {limits.wall_seconds:g} s limit")
         message = work.result()
-        returncode = await proc.wait()
+        try:
+            # the answer is in hand; a child stuck on its way out is not worth waiting for
+            returncode = await asyncio.wait_for(proc.wait(), EXIT_GRACE)
+        except TimeoutError:
+            proc.kill()
+            returncode = await proc.wait()
         await stderr_task
         stderr = b"".join(tail).decode("utf-8", "replace")[-STDERR_KEEP:]
         if message is None:

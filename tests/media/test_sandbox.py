@@ -159,3 +159,15 @@ async def test_a_silent_child_is_killed_by_the_stall_watchdog(
         "the media process stopped making progress for 1 s "
         "(the file is probably corrupt or hostile)"
     )
+
+
+async def test_a_child_stuck_after_answering_is_killed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # seen for real: FFmpeg's frame threads deadlocked while a child was exiting
+    answer = '{"type": "error", "message": "boom", "refused": false}'
+    code = f"import sys, time; print({answer!r}, flush=True); time.sleep(60)"
+    monkeypatch.setattr(sandbox, "CHILD_COMMAND", (sys.executable, "-c", code))
+    monkeypatch.setattr(sandbox, "EXIT_GRACE", 0.5)
+    with pytest.raises(MediaError, match="^boom$"):
+        await asyncio.wait_for(sandbox.probe(str(tmp_path / "x.mp4"), Limits()), 10)
