@@ -169,5 +169,5 @@ async def test_a_child_stuck_after_answering_is_killed(
     code = f"import sys, time; print({answer!r}, flush=True); time.sleep(60)"
     monkeypatch.setattr(sandbox, "CHILD_COMMAND", (sys.executable, "-c", code))
     monkeypatch.setattr(sandbox, "EXIT_GRACE", 0.5)
-    with pytest.raises(MediaError, match="^boom$"):
+    with pytest.raises(MediaError, match=r"^boom$"):
         await asyncio.wait_for(sandbox.probe(str(tmp_path / "x.mp4"), Limits()), 10)
