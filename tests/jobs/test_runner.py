@@ -133,7 +133,22 @@ async def test_explicit_encoder_that_does_not_work_fails_clearly(tmp_path: Path)
         await rt.close()
 
 
-async def test_deleting_a_video_cancels_its_transcode(rt: Runtime, tmp_path: Path) -> None:
+@pytest.fixture
+async def slow_rt(tmp_path: Path) -> AsyncIterator[Runtime]:
+    """A runtime whose transcodes take long enough to be caught mid-way on an idle machine."""
+    settings = make_settings(
+        tmp_path,
+        STREAMFORGE_TRANSCODE__LADDER=ONE_RUNG,
+        STREAMFORGE_ENCODERS__X264__PRESET="slower",
+        STREAMFORGE_ENCODERS__X264__THREADS="1",
+    )
+    runtime = await Runtime.create(settings).open()
+    yield runtime
+    await runtime.close()
+
+
+async def test_deleting_a_video_cancels_its_transcode(slow_rt: Runtime, tmp_path: Path) -> None:
+    rt = slow_rt
     clip = make_clip(tmp_path / "long.mp4", width=426, height=240, seconds=20.0)
     imported = await videos.import_file(rt.db, rt.storage, rt.settings, clip)
     progressed = asyncio.Event()
