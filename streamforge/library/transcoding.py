@@ -87,6 +87,18 @@ async def plan_transcode(
         rungs = list(replaced)  # the last plugin registered wins
     if not rungs:
         raise MediaError("the transcode_ladder hook removed every rung; nothing to produce")
+    return build_plan(settings, rungs, frame_rate, source, output_dir, encoder)
+
+
+def build_plan(
+    settings: Settings,
+    rungs: list[Rung],
+    frame_rate: float,
+    source: Path,
+    output_dir: Path,
+    encoder: Encoder,
+) -> TranscodePlan:
+    """The plan for the media child: the encoder's settings per rung, the config's limits."""
     gop = max(1, round(frame_rate * settings.transcode.segment_seconds))
     return TranscodePlan(
         source=str(source),

@@ -136,9 +136,8 @@ async def _streamforge(source: Path, out_dir: Path) -> dict[str, Any]:
     from streamforge_x264 import X264Encoder
 
     from streamforge.config import load_settings
-    from streamforge.library.transcoding import configured_rungs, limits_from
+    from streamforge.library.transcoding import build_plan, configured_rungs, limits_from
     from streamforge.media import ladder, sandbox
-    from streamforge.media.types import RungPlan, TranscodePlan
 
     settings = load_settings(None, environ={})
     encoder = X264Encoder()  # default config: preset veryfast, 2 threads per rung
@@ -149,19 +148,7 @@ async def _streamforge(source: Path, out_dir: Path) -> dict[str, Any]:
     rungs, frame_rate = ladder.plan_ladder(
         probe, configured_rungs(settings), max_frame_rate=settings.transcode.max_frame_rate
     )
-    gop = max(1, round(frame_rate * settings.transcode.segment_seconds))
-    plan = TranscodePlan(
-        source=str(source),
-        output_dir=str(out_dir),
-        rungs=[
-            RungPlan(rung=r, encoding=encoder.encoding(r, frame_rate=frame_rate, gop=gop))
-            for r in rungs
-        ],
-        frame_rate=frame_rate,
-        segment_seconds=settings.transcode.segment_seconds,
-        thumbnail_interval=settings.transcode.thumbnail_interval,
-        limits=limits,
-    )
+    plan = build_plan(settings, rungs, frame_rate, source, out_dir, encoder)
     result = await sandbox.transcode(plan)
     for rel in (result.master_playlist, result.manifest, result.thumbnails_vtt, result.poster):
         if rel is None or not (out_dir / rel).is_file():
