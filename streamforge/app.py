@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncGenerator
 
@@ -12,7 +11,7 @@ from quart_schema import Info, QuartSchema
 
 from streamforge import __version__
 from streamforge.config import Settings
-from streamforge.jobs.host import JobHost
+from streamforge.jobs.host import JobHost, shutdown
 from streamforge.library.uploads import purge_forever
 from streamforge.plugins import Registry, call_hook_sync
 from streamforge.runtime import Runtime
@@ -93,15 +92,7 @@ def create_app(
         try:
             yield
         finally:
-            purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purger
-            if reconciler is not None:
-                reconciler.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reconciler
-            await asyncio.to_thread(host.stop)
-            await rt.close()
+            await shutdown(host, rt, purger, reconciler)
             state.runtime = None
             state.jobs = None
 

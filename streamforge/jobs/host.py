@@ -9,6 +9,7 @@ this process's plugin registry and event bus.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,18 @@ TRANSCODE_QUEUE = "transcode"
 ACTOR_OPTIONS: dict[str, Any] = {"max_retries": 0, "time_limit": 7 * 24 * 3600 * 1000}
 #: With an external broker, a queued job whose message is older than this is re-sent.
 REQUEUE_AFTER = 600.0
+
+
+async def shutdown(host: JobHost, rt: Runtime, *tasks: asyncio.Task[None] | None) -> None:
+    """Stop background tasks (reconciler, purger…), then the worker threads, then the
+    runtime: the order every process that hosts jobs shuts down in."""
+    for task in tasks:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    await asyncio.to_thread(host.stop)
+    await rt.close()
 
 
 class JobHost:

@@ -11,7 +11,7 @@ from pathlib import Path
 from streamforge.config import Settings, redact_url
 from streamforge.db.models import VideoStatus
 from streamforge.jobs import store
-from streamforge.jobs.host import JobHost
+from streamforge.jobs.host import JobHost, shutdown
 from streamforge.library.notify import announce_uploaded
 from streamforge.library.videos import get_video, import_file
 from streamforge.plugins import Registry
@@ -60,12 +60,7 @@ async def import_files(
             reconciler = asyncio.create_task(host.reconcile_forever(rt))
         return await _wait_for(rt, ids, announce)
     finally:
-        if reconciler is not None:
-            reconciler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reconciler
-        await asyncio.to_thread(host.stop)
-        await rt.close()
+        await shutdown(host, rt, reconciler)
 
 
 async def _wait_for(rt: Runtime, ids: list[str], announce: Callable[[str], None]) -> bool:
@@ -110,8 +105,4 @@ async def run_worker(
     try:
         await stop.wait()
     finally:
-        reconciler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reconciler
-        await asyncio.to_thread(host.stop)
-        await rt.close()
+        await shutdown(host, rt, reconciler)
