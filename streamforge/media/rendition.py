@@ -12,9 +12,9 @@ import av.audio.stream
 import av.container
 import av.video.stream
 from av.video.frame import PictureType
-from av.video.reformatter import Interpolation, VideoReformatter
 
 from streamforge.errors import EncoderError
+from streamforge.media.scaler import Scaler
 from streamforge.media.types import RungPlan
 
 AUDIO_RATE = 48000
@@ -84,10 +84,8 @@ class RenditionWriter:
             raise EncoderError(f"could not set up the {encoding.codec} encoder: {exc}") from exc
         self._scaled_for: int | None = None
         self._scaled: av.VideoFrame | None = None
-        # One scaler per rung, kept for the whole pass: ``frame.reformat`` builds a new
-        # SwsContext (and thread pool) for every frame. Bicubic, like FFmpeg's ``scale``;
-        # one thread, as the encoders already keep every core busy.
-        self._scaler = VideoReformatter()
+        # One scaler per rung, kept for the whole pass (building one costs more than a frame).
+        self._scaler = Scaler(rung.width, rung.height, encoding.pix_fmt)
 
     @property
     def name(self) -> str:
@@ -96,15 +94,7 @@ class RenditionWriter:
     def encode_video(self, frame: av.VideoFrame, frame_id: int, index: int) -> None:
         """Encode source ``frame`` (id'd so duplicates reuse one scaling) as output ``index``."""
         if self._scaled_for != frame_id or self._scaled is None:
-            rung = self.plan.rung
-            self._scaled = self._scaler.reformat(
-                frame,
-                rung.width,
-                rung.height,
-                format=self.video.pix_fmt,
-                interpolation=Interpolation.BICUBIC,
-                threads=1,
-            )
+            self._scaled = self._scaler(frame)
             self._scaled_for = frame_id
         out = self._scaled
         out.pts = index
