@@ -79,6 +79,9 @@ class RenditionWriter:
                 self.audio.layout = AUDIO_LAYOUT
                 self.audio.bit_rate = rung.audio_bitrate
                 self.audio.time_base = Fraction(1, AUDIO_RATE)
+                # frames come in this time base, so the encoder never rebases them: one
+                # audio frame is shared by every rung's thread (see fanout.py)
+                self.audio.codec_context.time_base = Fraction(1, AUDIO_RATE)
         except (av.error.FFmpegError, ValueError) as exc:
             self.output.close()
             raise EncoderError(f"could not set up the {encoding.codec} encoder: {exc}") from exc

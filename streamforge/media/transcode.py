@@ -19,6 +19,7 @@ import av.container
 import av.filter
 
 from streamforge.errors import MediaError
+from streamforge.media.fanout import RungThread
 from streamforge.media.formats import header_duration, open_untrusted
 from streamforge.media.package import package_outputs
 from streamforge.media.rendition import AAC_FRAME_SIZE, AUDIO_LAYOUT, AUDIO_RATE, RenditionWriter
@@ -129,7 +130,7 @@ def run_transcode(plan: TranscodePlan, report: Reporter) -> TranscodeResult:
     if not plan.rungs:
         raise MediaError("the plan has no rungs")
     container = open_untrusted(plan.source, plan.limits)
-    writers: list[RenditionWriter] = []
+    writers: list[RungThread] = []
     try:
         with container:
             source_video = container.streams.video[0]
@@ -138,17 +139,18 @@ def run_transcode(plan: TranscodePlan, report: Reporter) -> TranscodeResult:
             state = Pass(plan, report, header_duration(container))
             fps, gop = state.fps, plan.gop
             for rp in plan.rungs:
-                writers.append(
-                    RenditionWriter(
-                        rp,
-                        out_dir / "hls" / rp.rung.name,
-                        fps=fps,
-                        gop=gop,
-                        segment_seconds=plan.segment_seconds,
-                        with_audio=with_audio,
-                    )
+                writer = RenditionWriter(
+                    rp,
+                    out_dir / "hls" / rp.rung.name,
+                    fps=fps,
+                    gop=gop,
+                    segment_seconds=plan.segment_seconds,
+                    with_audio=with_audio,
                 )
+                writers.append(RungThread(writer))
             frames_out = _run_pass(container, plan, state, writers, with_audio)
+        for w in writers:
+            w.end()  # every rung flushes at once
         for w in writers:
             w.finish()
     except BaseException:
@@ -169,7 +171,7 @@ def _run_pass(
     container: av.container.InputContainer,
     plan: TranscodePlan,
     state: Pass,
-    writers: list[RenditionWriter],
+    writers: list[RungThread],
     with_audio: bool,
 ) -> int:
     """Decode, convert to constant rate, fan out. Returns the number of output frames."""

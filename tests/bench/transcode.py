@@ -59,6 +59,7 @@ REFERENCE_RUNGS = (("360p", 640, 360), ("720p", 1280, 720), ("1080p", 1920, 1080
 MIN_SPEEDUP_VS_PER_RUNG = 1.5
 MAX_RSS_MB = 600.0
 MAX_PSNR_LOSS_DB = 0.3
+THREADS_ENV = "STREAMFORGE_BENCH_X264_THREADS"  # --x264-threads, passed to the child run
 
 
 def reference_script() -> Path:
@@ -140,7 +141,9 @@ async def _streamforge(source: Path, out_dir: Path) -> dict[str, Any]:
     from streamforge.media import ladder, sandbox
 
     settings = load_settings(None, environ={})
-    encoder = X264Encoder()  # default config: preset veryfast, 2 threads per rung
+    threads = os.environ.get(THREADS_ENV)
+    # the plugin's default config (preset veryfast), unless --x264-threads overrides it
+    encoder = X264Encoder(X264Encoder.Config(threads=int(threads)) if threads else None)
     limits = limits_from(settings)
     t0 = time.perf_counter()
     probe = await sandbox.probe(str(source), limits)
@@ -359,6 +362,12 @@ def main(argv: list[str] | None = None) -> int:
         help="before each contender, wait up to S s for other work to stop (0: never)",
     )
     parser.add_argument("--no-psnr", action="store_true", help="skip the PSNR measurements")
+    parser.add_argument(
+        "--x264-threads",
+        type=int,
+        metavar="N",
+        help="x264 threads per rung for StreamForge (default: the plugin's default)",
+    )
     # internal: one contender in a fresh process
     parser.add_argument("--measure", choices=CONTENDERS, help=argparse.SUPPRESS)
     parser.add_argument("--source", type=Path, help=argparse.SUPPRESS)
@@ -372,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     need_ffmpeg()
+    if args.x264_threads is not None:
+        os.environ[THREADS_ENV] = str(args.x264_threads)
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     source = make_source(out, args.seconds)
