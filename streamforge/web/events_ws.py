@@ -5,7 +5,8 @@ narrows the stream to one video (``{"type": "subscribe"}`` widens it again); eve
 subscribe is answered first with ``video.state`` snapshots of what it covers, so a page
 that connects late misses nothing, then events follow as they happen. The server sends
 ``{"type": "ping"}`` every ``HEARTBEAT`` seconds. A client that falls too far behind is
-disconnected (close code 1013) instead of slowing the others.
+disconnected (close code 1013) instead of slowing the others or filling the server's
+memory: it has ``MAX_BEHIND`` events queued, or one message waited ``SEND_TIMEOUT`` s.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ blueprint = Blueprint("events_ws", __name__)
 
 HEARTBEAT = 20.0
 MAX_BEHIND = 500  # events queued for one client before it is dropped
+SEND_TIMEOUT = 10.0  # seconds one message may wait for a client's socket
 ACTIVE = (VideoStatus.UPLOADING, VideoStatus.QUEUED, VideoStatus.PROCESSING)
 SNAPSHOT_LIMIT = 200
 
@@ -60,14 +62,22 @@ def wanted(event: Event, video_id: str | None) -> bool:
 async def events() -> None:
     rt = runtime()
     state: dict[str, Any] = {"video_id": None}
-    outgoing: asyncio.Queue[Event | None] = asyncio.Queue()
+    # Bounded: a client that cannot keep up is dropped, never buffered without limit.
+    outgoing: asyncio.Queue[Event] = asyncio.Queue(maxsize=MAX_BEHIND)
+    too_slow = asyncio.Event()
+
+    def offer(event: Event) -> None:
+        try:
+            outgoing.put_nowait(event)
+        except asyncio.QueueFull:
+            too_slow.set()
 
     async def pump_bus() -> None:
         # subscribe before any snapshot is taken, so nothing falls between the two
         async for event in rt.events.subscribe(max_queue=MAX_BEHIND):
             if wanted(event, state["video_id"]):
-                outgoing.put_nowait(event)
-        outgoing.put_nowait(None)  # the bus dropped us: too slow
+                offer(event)
+        too_slow.set()  # the bus dropped us
 
     async def read_client() -> None:
         while True:
@@ -75,38 +85,48 @@ async def events() -> None:
             try:
                 message = json.loads(raw)
             except (TypeError, ValueError):
-                outgoing.put_nowait({"type": "error", "message": "messages must be JSON"})
+                offer({"type": "error", "message": "messages must be JSON"})
                 continue
             if isinstance(message, dict) and message.get("type") == "subscribe":
                 video_id = message.get("video_id")
                 state["video_id"] = str(video_id) if video_id else None
                 for event in await snapshot(rt, state["video_id"]):
-                    outgoing.put_nowait(event)
+                    offer(event)
             elif isinstance(message, dict) and message.get("type") == "pong":
                 continue
             else:
-                outgoing.put_nowait({"type": "error", "message": "unknown message"})
+                offer({"type": "error", "message": "unknown message"})
 
     async def heartbeat() -> None:
         while True:
             await asyncio.sleep(HEARTBEAT)
-            outgoing.put_nowait({"type": "ping"})
+            offer({"type": "ping"})
+
+    async def send_events() -> None:
+        while True:
+            event = await outgoing.get()
+            try:
+                await asyncio.wait_for(websocket.send(json.dumps(event, default=str)), SEND_TIMEOUT)
+            except TimeoutError:
+                too_slow.set()
+                return
 
     await websocket.accept()
-    tasks = [asyncio.create_task(t) for t in (pump_bus(), read_client(), heartbeat())]
+    tasks = [
+        asyncio.create_task(t)
+        for t in (pump_bus(), read_client(), heartbeat(), send_events(), too_slow.wait())
+    ]
     try:
         await asyncio.sleep(0)  # let the bus subscription register first
         for state_event in await snapshot(rt, None):
-            outgoing.put_nowait(state_event)
-        while True:
-            if outgoing.qsize() > MAX_BEHIND:
-                await websocket.close(1013, "too slow: reconnect")
-                return
-            event = await outgoing.get()
-            if event is None:
-                await websocket.close(1013, "too slow: reconnect")
-                return
-            await websocket.send(json.dumps(event, default=str))
+            offer(state_event)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if too_slow.is_set():
+            tasks[3].cancel()  # a send stuck on a full socket must not hold the close back
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await tasks[3]
+            with contextlib.suppress(TimeoutError, Exception):
+                await asyncio.wait_for(websocket.close(1013, "too slow: reconnect"), 1.0)
     finally:
         for task in tasks:
             task.cancel()
