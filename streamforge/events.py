@@ -14,7 +14,8 @@ import logging
 import threading
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,39 +35,64 @@ def make_event(type_: str, video_id: str, **data: Any) -> Event:
 
 
 class EventBus(ABC):
-    """Publish events; subscribe to the stream of every event published from now on."""
+    """Publish events; listen to, or subscribe to, every event published from now on."""
 
     @abstractmethod
     def publish(self, event: Event) -> None:
         """Publish one event. Safe to call from any thread; never blocks for long."""
 
     @abstractmethod
-    def subscribe(self, max_queue: int = 1000) -> AsyncIterator[Event]:
+    def listen(self, deliver: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``deliver(event)`` for every event published from now on, on the event
+        loop that called ``listen``, until the returned function is called.
+
+        ``deliver`` runs once per event for every listener, so it must be quick and never
+        block; a listener that needs to await does so on its own queue (see
+        :meth:`subscribe`). All listeners share the same event object: never modify it.
+        """
+
+    async def subscribe(self, max_queue: int = 1000) -> AsyncIterator[Event]:
         """Yield events as they are published, on the caller's event loop.
 
         A subscriber that falls ``max_queue`` events behind is dropped (its iterator
         ends) rather than slowing everyone else.
         """
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        dropped = False
+
+        def deliver(event: Event) -> None:
+            nonlocal dropped
+            if dropped:
+                return
+            if queue.qsize() >= max_queue:
+                dropped = True
+                queue.put_nowait(None)
+                return
+            queue.put_nowait(event)
+
+        stop_listening = self.listen(deliver)
+        try:
+            while (event := await queue.get()) is not None:
+                yield event
+        finally:
+            stop_listening()
 
     async def close(self) -> None:
         return None
 
 
-class _Subscriber:
-    def __init__(self, loop: asyncio.AbstractEventLoop, max_queue: int) -> None:
-        self.loop = loop
-        self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
-        self.max_queue = max_queue
-        self.dropped = False
+@dataclass(frozen=True, eq=False)
+class _Listener:
+    loop: asyncio.AbstractEventLoop
+    deliver: Callable[[Event], None]
 
-    def offer(self, event: Event) -> None:  # runs on self.loop
-        if self.dropped:
-            return
-        if self.queue.qsize() >= self.max_queue:
-            self.dropped = True
-            self.queue.put_nowait(None)
-            return
-        self.queue.put_nowait(event)
+
+def _deliver_all(listeners: list[_Listener], event: Event) -> None:
+    for listener in listeners:
+        try:
+            listener.deliver(event)
+        except Exception:
+            log.exception("an event listener failed on %s", event.get("type"))
 
 
 class LocalEventBus(EventBus):
@@ -74,31 +100,32 @@ class LocalEventBus(EventBus):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._subscribers: set[_Subscriber] = set()
+        self._listeners: set[_Listener] = set()
 
     def publish(self, event: Event) -> None:
+        # One wake-up per event loop, not one per listener: a web node with a thousand
+        # browsers listening would otherwise pay a thousand self-pipe writes per event.
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Listener]] = {}
         with self._lock:
-            subscribers = list(self._subscribers)
-        for sub in subscribers:
+            for listener in self._listeners:
+                by_loop.setdefault(listener.loop, []).append(listener)
+        for loop, listeners in by_loop.items():
             try:
-                sub.loop.call_soon_threadsafe(sub.offer, event)
+                loop.call_soon_threadsafe(_deliver_all, listeners, event)
             except RuntimeError:  # that loop is closed
                 with self._lock:
-                    self._subscribers.discard(sub)
+                    self._listeners.difference_update(listeners)
 
-    async def subscribe(self, max_queue: int = 1000) -> AsyncIterator[Event]:
-        sub = _Subscriber(asyncio.get_running_loop(), max_queue)
+    def listen(self, deliver: Callable[[Event], None]) -> Callable[[], None]:
+        listener = _Listener(asyncio.get_running_loop(), deliver)
         with self._lock:
-            self._subscribers.add(sub)
-        try:
-            while True:
-                event = await sub.queue.get()
-                if event is None:
-                    return
-                yield event
-        finally:
+            self._listeners.add(listener)
+
+        def stop() -> None:
             with self._lock:
-                self._subscribers.discard(sub)
+                self._listeners.discard(listener)
+
+        return stop
 
 
 class RedisEventBus(EventBus):
@@ -136,8 +163,8 @@ class RedisEventBus(EventBus):
             with contextlib.suppress(RuntimeError):  # the bus thread has stopped
                 loop.call_soon_threadsafe(wake.set)
 
-    def subscribe(self, max_queue: int = 1000) -> AsyncIterator[Event]:
-        return self._local.subscribe(max_queue)
+    def listen(self, deliver: Callable[[Event], None]) -> Callable[[], None]:
+        return self._local.listen(deliver)
 
     async def close(self) -> None:
         self.stop()

@@ -6,7 +6,7 @@ subscribe is answered first with ``video.state`` snapshots of what it covers, so
 that connects late misses nothing, then events follow as they happen. The server sends
 ``{"type": "ping"}`` every ``HEARTBEAT`` seconds. A client that falls too far behind is
 disconnected (close code 1013) instead of slowing the others or filling the server's
-memory: it has ``MAX_BEHIND`` events queued, or one message waited ``SEND_TIMEOUT`` s.
+memory: it has ``MAX_BEHIND`` events queued, or one message waited over ``SEND_TIMEOUT`` s.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import deque
 from typing import Any
 
 from quart import Blueprint, websocket
@@ -54,6 +55,20 @@ async def snapshot(rt: Runtime, video_id: str | None) -> list[Event]:
         ]
 
 
+#: The last events encoded, by identity: the bus hands every client the same event object,
+#: so one event is encoded once, not once per client.
+_encoded: deque[tuple[Event, str]] = deque(maxlen=16)
+
+
+def encode(event: Event) -> str:
+    for seen, text in _encoded:
+        if seen is event:
+            return text
+    text = json.dumps(event, default=str)
+    _encoded.append((event, text))
+    return text
+
+
 def wanted(event: Event, video_id: str | None) -> bool:
     return video_id is None or event.get("video_id") == video_id
 
@@ -72,12 +87,9 @@ async def events() -> None:
         except asyncio.QueueFull:
             too_slow.set()
 
-    async def pump_bus() -> None:
-        # subscribe before any snapshot is taken, so nothing falls between the two
-        async for event in rt.events.subscribe(max_queue=MAX_BEHIND):
-            if wanted(event, state["video_id"]):
-                offer(event)
-        too_slow.set()  # the bus dropped us
+    def on_event(event: Event) -> None:  # the bus calls this for every event, per client
+        if wanted(event, state["video_id"]):
+            offer(event)
 
     async def read_client() -> None:
         while True:
@@ -102,32 +114,47 @@ async def events() -> None:
             await asyncio.sleep(HEARTBEAT)
             offer({"type": "ping"})
 
+    loop = asyncio.get_running_loop()
+    sending_since: float | None = None
+
     async def send_events() -> None:
+        # This runs per client per event: no timer or task per send. A send stuck on a
+        # full socket is caught by watch_sends instead.
+        nonlocal sending_since
         while True:
             event = await outgoing.get()
-            try:
-                await asyncio.wait_for(websocket.send(json.dumps(event, default=str)), SEND_TIMEOUT)
-            except TimeoutError:
+            sending_since = loop.time()
+            await websocket.send(encode(event))
+            sending_since = None
+
+    async def watch_sends() -> None:
+        while True:
+            await asyncio.sleep(SEND_TIMEOUT / 2)
+            if sending_since is not None and loop.time() - sending_since > SEND_TIMEOUT:
                 too_slow.set()
                 return
 
     await websocket.accept()
+    # listen before any snapshot is taken, so nothing falls between the two
+    stop_listening = rt.events.listen(on_event)
     tasks = [
         asyncio.create_task(t)
-        for t in (pump_bus(), read_client(), heartbeat(), send_events(), too_slow.wait())
+        for t in (read_client(), heartbeat(), send_events(), watch_sends(), too_slow.wait())
     ]
     try:
-        await asyncio.sleep(0)  # let the bus subscription register first
         for state_event in await snapshot(rt, None):
             offer(state_event)
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         if too_slow.is_set():
-            tasks[3].cancel()  # a send stuck on a full socket must not hold the close back
+            stop_listening()
+            sender = tasks[2]
+            sender.cancel()  # a send stuck on a full socket must not hold the close back
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await tasks[3]
+                await sender
             with contextlib.suppress(TimeoutError, Exception):
                 await asyncio.wait_for(websocket.close(1013, "too slow: reconnect"), 1.0)
     finally:
+        stop_listening()
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
