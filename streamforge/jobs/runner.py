@@ -11,7 +11,7 @@ from pathlib import Path
 
 from streamforge.db.models import Video
 from streamforge.errors import ChildFailed, EncoderError, MediaError, StorageError
-from streamforge.events import make_event
+from streamforge.events import make_event, stable_event_id
 from streamforge.jobs import store
 from streamforge.library import transcoding
 from streamforge.library.notify import announce
@@ -110,9 +110,10 @@ async def _attempt(
     async with rt.db.session() as s:
         video = video_to_dict(await get_video(s, claim.video_id), rt.settings.public_url)
     log.info("job %s: video %s ready", claim.job_id, claim.video_id)
-    await announce(
-        rt, make_event("video.ready", claim.video_id, video=video), "video_ready", video=video
-    )
+    # a job succeeds once: the same id however often this line were reached for it
+    ready_id = stable_event_id("video.ready", claim.job_id)
+    event = make_event("video.ready", claim.video_id, event_id=ready_id, video=video)
+    await announce(rt, event, "video_ready", video=video)
     return None
 
 
@@ -171,11 +172,20 @@ async def _record_failure(rt: Runtime, claim: store.Claim, error: str, enqueue: 
         log.error(
             "job %s failed for good after %d attempts: %s", claim.job_id, claim.attempt, error
         )
-    await announce_failure(rt, claim.video_id, error, attempt=claim.attempt, final=failure.final)
+    event_id = stable_event_id("video.failed", claim.job_id, str(claim.attempt))
+    await announce_failure(
+        rt, claim.video_id, error, attempt=claim.attempt, final=failure.final, event_id=event_id
+    )
 
 
 async def announce_failure(
-    rt: Runtime, video_id: str, error: str, *, attempt: int, final: bool
+    rt: Runtime,
+    video_id: str,
+    error: str,
+    *,
+    attempt: int,
+    final: bool,
+    event_id: str | None = None,
 ) -> None:
     async with rt.db.session() as s:
         try:
@@ -183,6 +193,12 @@ async def announce_failure(
         except Exception:
             return  # deleted meanwhile
     event = make_event(
-        "video.failed", video_id, error=error, attempt=attempt, final=final, video=video
+        "video.failed",
+        video_id,
+        event_id=event_id,
+        error=error,
+        attempt=attempt,
+        final=final,
+        video=video,
     )
     await announce(rt, event, "video_failed", video=video, error=error, final=final)

@@ -12,6 +12,7 @@ from streamforge.config import Settings, redact_url
 from streamforge.db.models import VideoStatus
 from streamforge.jobs import store
 from streamforge.jobs.host import JobHost, shutdown
+from streamforge.library.delivery import STOP_GRACE, Dispatcher
 from streamforge.library.notify import announce_uploaded
 from streamforge.library.videos import get_video, import_file
 from streamforge.plugins import Registry
@@ -21,6 +22,8 @@ TERMINAL = (VideoStatus.READY, VideoStatus.FAILED)
 #: How often ``add --wait`` re-reads the database when no local event arrives: another
 #: process (a running ``serve`` or a worker) may be the one doing the work.
 WAIT_POLL = 1.0
+#: Seconds ``add`` spends at exit delivering the notifications that are due.
+DRAIN_TIMEOUT = 10.0
 
 
 async def queue_job(host: JobHost, rt: Runtime, job_id: str) -> None:
@@ -42,6 +45,8 @@ async def import_files(
     rt = await Runtime.create(settings, registry).open()
     host = JobHost(settings, registry)
     reconciler: asyncio.Task[None] | None = None
+    notify = Dispatcher(rt)
+    notify.start()
     try:
         ids = []
         for path in files:
@@ -60,7 +65,17 @@ async def import_files(
             reconciler = asyncio.create_task(host.reconcile_forever(rt))
         return await _wait_for(rt, ids, announce)
     finally:
-        await shutdown(host, rt, reconciler)
+        # What is due now goes out before we exit; retries are left to serve or a worker.
+        # The job threads stop first: a video can look ready in the database a moment
+        # before its thread has queued the video.ready notification.
+        await notify.stop(within=STOP_GRACE)
+        if reconciler is not None:
+            reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reconciler
+        await asyncio.to_thread(host.stop)
+        await notify.flush(within=DRAIN_TIMEOUT)
+        await shutdown(host, rt)  # (stopping the host again does nothing)
 
 
 async def _wait_for(rt: Runtime, ids: list[str], announce: Callable[[str], None]) -> bool:
@@ -101,8 +116,11 @@ async def run_worker(
         loop.add_signal_handler(sig, stop.set)
     host.start_worker(threads)
     reconciler = asyncio.create_task(host.reconcile_forever(rt))
+    notify = Dispatcher(rt)
+    notify.start()
     announce(f"worker {host.owner} consuming {redact_url(settings.broker.url)}")
     try:
         await stop.wait()
     finally:
+        await notify.stop(within=STOP_GRACE)
         await shutdown(host, rt, reconciler)
