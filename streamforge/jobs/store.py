@@ -211,6 +211,38 @@ async def _set_video_after_failure(s: AsyncSession, video_id: str, error: str, f
     await s.execute(update(Video).where(Video.id == video_id).values(**values))
 
 
+async def requeue_failed(db: Database, job_id: str, *, attempts: int) -> str | None:
+    """Queue a failed job again with ``attempts`` more tries, and its video with it.
+
+    Attempt numbers go on from where they stopped, so the history keeps every try and a new
+    attempt's events are new events. Returns the video's id; None, changing nothing, when
+    the job does not exist or is not failed.
+    """
+    t = now()
+    async with db.session() as s:
+        result = await s.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state == JobState.FAILED)
+            .values(
+                state=JobState.QUEUED,
+                max_attempts=Job.attempts + attempts,
+                run_after=None,
+                enqueued_at=None,
+                finished_at=None,
+                updated_at=t,
+            )
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        video_id = (await s.execute(select(Job.video_id).where(Job.id == job_id))).scalar_one()
+        await s.execute(
+            update(Video)
+            .where(Video.id == video_id)
+            .values(status=VideoStatus.QUEUED, error=None, progress=0.0, updated_at=t)
+        )
+        return str(video_id)
+
+
 @dataclass(frozen=True)
 class Lost:
     """A job whose runner vanished; ``final`` when it has no attempts left."""

@@ -12,6 +12,11 @@ def media_url(base: str, video_id: str, rel: str) -> str:
     return f"{base}/media/{video_id}/{rel}"
 
 
+def watch_url(base: str, video_id: str) -> str:
+    """URL of a video's page (``/v/<id>``); absolute when ``base`` is."""
+    return f"{base}/v/{video_id}"
+
+
 def video_to_dict(video: Video, base_url: str = "") -> dict[str, Any]:
     """Serialize a video; ``base_url`` is the public URL or "" for host-relative links."""
     ready = video.status == VideoStatus.READY

@@ -1,4 +1,4 @@
-"""Videos: import, read, list, edit, delete."""
+"""Videos: import, read, edit, delete (listing: :mod:`streamforge.library.listing`)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from streamforge.config import Settings
@@ -126,55 +125,6 @@ async def get_video(s: AsyncSession, video_id: str) -> Video:
     if video is None:
         raise NotFound(f"no video {video_id!r}")
     return video
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Video]
-    total: int
-
-
-SORTS: dict[str, Any] = {
-    "newest": Video.created_at.desc(),
-    "oldest": Video.created_at.asc(),
-    "title": Video.title.asc(),
-}
-
-
-async def list_videos(
-    s: AsyncSession,
-    *,
-    search: str = "",
-    status: VideoStatus | None = None,
-    sort: str = "newest",
-    limit: int = 24,
-    offset: int = 0,
-    listed_only: bool = True,
-) -> Page:
-    if sort not in SORTS:
-        raise InvalidRequest(f"sort must be one of {', '.join(SORTS)}")
-    query = select(Video)
-    if listed_only:
-        query = query.where(Video.privacy == Privacy.PUBLIC)
-    if status is not None:
-        query = query.where(Video.status == status)
-    if search:
-        words = search.split()[:8]
-        for word in words:
-            like = f"%{_escape_like(word)}%"
-            query = query.where(
-                or_(
-                    Video.title.ilike(like, escape="\\"),
-                    Video.description.ilike(like, escape="\\"),
-                )
-            )
-    total = (await s.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    rows = await s.execute(query.order_by(SORTS[sort], Video.id).limit(limit).offset(offset))
-    return Page(items=list(rows.scalars().all()), total=total)
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 async def update_video(

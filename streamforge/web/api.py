@@ -11,11 +11,12 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 
 from streamforge import __version__
 from streamforge.db.models import Privacy, VideoStatus
-from streamforge.events import make_event
-from streamforge.library import videos
+from streamforge.events import make_event, stable_event_id
+from streamforge.library import listing, videos
 from streamforge.library.notify import announce
 from streamforge.library.serialize import video_to_dict
 from streamforge.web import media
+from streamforge.web.access import require_edit_video
 from streamforge.web.state import runtime
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -61,18 +62,31 @@ class VideoOut(BaseModel):
 
 class VideoList(BaseModel):
     items: list[VideoOut]
-    total: int
+    total: int = Field(description="every video that matches, on all pages")
     limit: int
     offset: int
+    next_cursor: str | None = Field(
+        None, description="pass as `cursor` for the page after this one; null on the last"
+    )
+    prev_cursor: str | None = Field(
+        None, description="pass as `cursor` for the page before this one; null on the first"
+    )
 
 
 class ListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     q: str = Field("", max_length=200, description="words to find in titles and descriptions")
     status: VideoStatus | None = None
-    sort: str = Field("newest", pattern="^(newest|oldest|title)$")
+    sort: listing.Sort = "newest"
     limit: int = Field(24, ge=1, le=100)
-    offset: int = Field(0, ge=0, le=10_000_000)
+    offset: int = Field(0, ge=0, le=10_000_000, description="rows to skip; prefer `cursor`")
+    cursor: str | None = Field(
+        None,
+        max_length=1000,
+        description="`next_cursor` or `prev_cursor` of an earlier response with the same "
+        "`sort`: as fast on page 4,000 as on page 1, and nothing is skipped or repeated when "
+        "videos are added meanwhile (not with `offset`)",
+    )
 
 
 class VideoPatch(BaseModel):
@@ -102,16 +116,17 @@ async def health() -> Health:
 @validate_querystring(ListQuery)
 @validate_response(VideoList)
 async def list_videos(query_args: ListQuery) -> dict[str, Any]:
-    """List public videos, newest first; search with ``q``."""
+    """List public videos, newest first; search with ``q``; page with ``cursor``."""
     rt = runtime()
     async with rt.db.read() as s:
-        page = await videos.list_videos(
+        page = await listing.list_videos(
             s,
             search=query_args.q,
             status=query_args.status,
             sort=query_args.sort,
             limit=query_args.limit,
             offset=query_args.offset,
+            cursor=query_args.cursor,
         )
         items = [_out(v) for v in page.items]
     return {
@@ -119,6 +134,8 @@ async def list_videos(query_args: ListQuery) -> dict[str, Any]:
         "total": page.total,
         "limit": query_args.limit,
         "offset": query_args.offset,
+        "next_cursor": page.next_cursor,
+        "prev_cursor": page.prev_cursor,
     }
 
 
@@ -135,6 +152,7 @@ async def get_video(video_id: str) -> dict[str, Any]:
 @validate_response(VideoOut)
 async def patch_video(video_id: str, data: VideoPatch) -> dict[str, Any]:
     """Change a video's title, description or privacy."""
+    require_edit_video(video_id)
     async with runtime().db.session() as s:
         video = await videos.update_video(
             s, video_id, title=data.title, description=data.description, privacy=data.privacy
@@ -146,8 +164,11 @@ async def patch_video(video_id: str, data: VideoPatch) -> dict[str, Any]:
 @validate_response(Deleted)
 async def delete_video(video_id: str) -> Deleted:
     """Delete a video, its files, and cancel its transcode."""
+    require_edit_video(video_id)
     rt = runtime()
     await videos.delete_video(rt.db, rt.storage, video_id)
     media.forget(video_id)
-    await announce(rt, make_event("video.deleted", video_id), "video_deleted", video_id=video_id)
+    event_id = stable_event_id("video.deleted", video_id)
+    event = make_event("video.deleted", video_id, event_id=event_id)
+    await announce(rt, event, "video_deleted", video_id=video_id)
     return Deleted(id=video_id, deleted=True)

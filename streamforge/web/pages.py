@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from quart import Blueprint, Quart, Response, render_template, request, send_file
 
 from streamforge import __version__
 from streamforge.errors import InvalidRequest, NotFound
-from streamforge.library import videos
+from streamforge.library import listing, videos
 from streamforge.library.serialize import video_to_dict
 from streamforge.plugins import call_hook
+from streamforge.web import access
 from streamforge.web.state import AppState, app_state, runtime
 
 blueprint = Blueprint("pages", __name__)
@@ -54,17 +54,23 @@ async def render_page(template: str, **context: Any) -> str:
 @blueprint.get("/")
 async def library() -> str:
     q = request.args.get("q", "")[:200]
-    sort = request.args.get("sort", "newest")
-    if sort not in videos.SORTS:
-        sort = "newest"
+    sort = request.args.get("sort") or "newest"
+    listing.order_named(sort)  # an unknown sort is a 400 naming the choices
+    cursor = request.args.get("cursor") or None
     try:
         page = max(1, min(int(request.args.get("page", "1")), 100_000))
     except ValueError:
         raise InvalidRequest("page must be a number") from None
     rt = runtime()
     async with rt.db.read() as s:
-        found = await videos.list_videos(
-            s, search=q, sort=sort, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        found = await listing.list_videos(
+            s,
+            search=q,
+            sort=sort,
+            limit=PAGE_SIZE,
+            # ?page=N: links from before cursors; they keep working, seeking by offset
+            offset=0 if cursor else (page - 1) * PAGE_SIZE,
+            cursor=cursor,
         )
         items = [video_to_dict(v, rt.settings.public_url) for v in found.items]
     return await render_page(
@@ -73,8 +79,8 @@ async def library() -> str:
         total=found.total,
         q=q,
         sort=sort,
-        page=page,
-        pages=max(1, math.ceil(found.total / PAGE_SIZE)),
+        next_cursor=found.next_cursor,
+        prev_cursor=found.prev_cursor,
     )
 
 
@@ -83,7 +89,7 @@ async def video_page(video_id: str) -> str:
     rt = runtime()
     async with rt.db.read() as s:
         video = video_to_dict(await videos.get_video(s, video_id), rt.settings.public_url)
-    return await render_page("video.html", video=video)
+    return await render_page("video.html", video=video, can_edit=access.may_edit_video(video_id))
 
 
 @blueprint.get("/upload")
