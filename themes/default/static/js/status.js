@@ -19,17 +19,24 @@ function setStatus(el, status) {
   });
 }
 
-function showPlayer(el, video) {
+// The page's own player module (the same URL, so the same module instance), or ours.
+function playerModule() {
+  const script = document.querySelector("script[data-sf-player-module]");
+  return import(script ? script.src : new URL("./player/index.js", import.meta.url).href);
+}
+
+async function showPlayer(el, video) {
   const box = el.querySelector(".player");
-  if (!box || box.querySelector("video")) return;
-  const player = document.createElement("video");
-  player.id = "player";
-  player.controls = true;
-  player.playsInline = true;
-  player.preload = "metadata";
-  if (video.poster_url) player.poster = video.poster_url;
-  player.src = video.hls_url;
-  box.replaceChildren(player);
+  if (!box || box.querySelector("video") || box.dataset.booting) return;
+  box.dataset.booting = "true";
+  try {
+    const { createPlayerElement, bootPlayer } = await playerModule();
+    const root = createPlayerElement(video);
+    box.replaceChildren(root);
+    bootPlayer(root);
+  } finally {
+    delete box.dataset.booting;
+  }
 }
 
 function showFailure(el, message) {
