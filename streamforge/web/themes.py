@@ -46,16 +46,36 @@ class Theme:
 
 
 def _read_theme(folder: Path) -> Theme:
+    """The theme in ``folder``; a clear error for a theme.toml that is not one."""
     meta_file = folder / "theme.toml"
     try:
         meta = tomllib.loads(meta_file.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{meta_file}: cannot read theme metadata: {exc}") from None
     name = meta.get("name", folder.name)
     extends = meta.get("extends")
+    version = meta.get("version", "0")
+    if name != folder.name:
+        # `active`, `extends` and "<theme>/page.html" all name a theme by its folder
+        raise ConfigError(
+            f"{meta_file}: name = {name!r} must be the folder's name, {folder.name!r}"
+        )
+    if extends is not None and not _valid_name(extends):
+        raise ConfigError(f"{meta_file}: extends = {extends!r} is not a theme name")
+    if not isinstance(version, str | int | float) or isinstance(version, bool):
+        raise ConfigError(f'{meta_file}: version must be a string such as "1.0.0"')
     if name != DEFAULT_THEME and extends is None:
         extends = DEFAULT_THEME
-    return Theme(name=name, version=str(meta.get("version", "0")), extends=extends, path=folder)
+    return Theme(name=name, version=str(version), extends=extends, path=folder)
+
+
+def _valid_name(name: object) -> bool:
+    """A theme name is a plain folder name: no path separators, not "." or ".."."""
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and not any(c in name for c in "/\\\0")
+    )
 
 
 class ThemeSet:
@@ -71,25 +91,25 @@ class ThemeSet:
         self._hashes: dict[str, str] = {}
 
     @staticmethod
-    def _find(name: str, search: list[Path]) -> Theme:
-        for base in search:
-            folder = base / name
-            if (folder / "theme.toml").is_file():
-                return _read_theme(folder)
+    def _find(name: str, search: list[Path], wanted_by: str) -> Theme:
+        if _valid_name(name):
+            for base in search:
+                folder = base / name
+                if (folder / "theme.toml").is_file():
+                    return _read_theme(folder)
         where = ", ".join(str(p) for p in search)
-        raise ConfigError(f"[themes] active: no theme named {name!r} (looked in {where})")
+        raise ConfigError(f"{wanted_by}: no theme named {name!r} (looked in {where})")
 
     def _resolve(self, active: str, search: list[Path]) -> list[Theme]:
-        chain: list[Theme] = []
-        name: str | None = active
-        while name is not None:
-            if any(t.name == name for t in chain):
-                raise ConfigError(f"theme {name!r} extends itself (loop in `extends`)")
-            theme = self._find(name, search)
-            chain.append(theme)
-            name = theme.extends
+        chain = [self._find(active, search, "[themes] active")]
+        while (parent := chain[-1].extends) is not None:
+            if any(t.name == parent for t in chain):
+                loop = " → ".join([*(t.name for t in chain), parent])
+                raise ConfigError(f"themes extend each other in a loop: {loop}")
+            wanted_by = f"{chain[-1].path / 'theme.toml'}: extends"
+            chain.append(self._find(parent, search, wanted_by))
         if chain[-1].name != DEFAULT_THEME:
-            chain.append(self._find(DEFAULT_THEME, search))
+            chain.append(self._find(DEFAULT_THEME, search, "the default theme"))
         return chain
 
     def template_dirs(self) -> list[Path]:
