@@ -171,6 +171,161 @@ def add(ctx: click.Context, files: tuple[Path, ...], title: str | None, wait: bo
         ctx.exit(1)
 
 
+# -- user / token --------------------------------------------------------------------------
+
+
+def _with_db(ctx: click.Context, work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    """Run ``work(db)`` against the configured database, migrated first."""
+    from streamforge.db.session import Database
+
+    settings = _settings(ctx)
+
+    async def go() -> T:
+        db = Database(settings.database_url, busy_timeout=settings.database.busy_timeout)
+        try:
+            await db.migrate()
+            return await work(db)
+        finally:
+            await db.close()
+
+    return _run(go())
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise StreamForgeError("no password given: type it at a terminal or use --password-stdin")
+    password: str = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    return password
+
+
+_ROLES = click.Choice(["admin", "uploader", "viewer"])
+
+
+@cli.group()
+def user() -> None:
+    """Manage accounts: add, passwd, role, disable, enable, list."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", type=_ROLES, default="uploader", show_default=True)
+@click.option("--admin", is_flag=True, help="Same as --role admin.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin's first line.")
+@click.pass_context
+def user_add(ctx: click.Context, name: str, role: str, admin: bool, password_stdin: bool) -> None:
+    """Create a user (the first admin can also be made on the web setup page)."""
+    from streamforge.auth.accounts import create_user
+    from streamforge.db.models import Role
+
+    password = _read_password(password_stdin)
+    chosen = Role.ADMIN if admin else Role(role)
+    _with_db(ctx, lambda db: create_user(db, name, password, chosen))
+    _say(f"user {name} created ({chosen})")
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin's first line.")
+@click.pass_context
+def user_passwd(ctx: click.Context, name: str, password_stdin: bool) -> None:
+    """Set a user's password."""
+    from streamforge.auth.accounts import set_password
+
+    password = _read_password(password_stdin)
+    _with_db(ctx, lambda db: set_password(db, name, password))
+    _say(f"password of {name} changed")
+
+
+@user.command("role")
+@click.argument("name")
+@click.argument("role", type=_ROLES)
+@click.pass_context
+def user_role(ctx: click.Context, name: str, role: str) -> None:
+    """Give a user another role."""
+    from streamforge.auth.accounts import set_role
+    from streamforge.db.models import Role
+
+    _with_db(ctx, lambda db: set_role(db, name, Role(role)))
+    _say(f"{name} is now {role}")
+
+
+@user.command("disable")
+@click.argument("name")
+@click.pass_context
+def user_disable(ctx: click.Context, name: str) -> None:
+    """Stop a user from logging in or using their API tokens (nothing is deleted)."""
+    from streamforge.auth.accounts import set_disabled
+
+    _with_db(ctx, lambda db: set_disabled(db, name, True))
+    _say(f"{name} is disabled")
+
+
+@user.command("enable")
+@click.argument("name")
+@click.pass_context
+def user_enable(ctx: click.Context, name: str) -> None:
+    """Let a disabled user in again."""
+    from streamforge.auth.accounts import set_disabled
+
+    _with_db(ctx, lambda db: set_disabled(db, name, False))
+    _say(f"{name} is enabled")
+
+
+@user.command("list")
+@click.pass_context
+def user_list(ctx: click.Context) -> None:
+    """List users: name, role, state."""
+    from streamforge.auth.accounts import list_users
+
+    for row in _with_db(ctx, list_users):
+        state = "disabled" if row.disabled else "enabled"
+        click.echo(f"{row.name:<24} {row.role:<9} {state}")
+
+
+@cli.group()
+def token() -> None:
+    """Manage API tokens (sent as `Authorization: Bearer TOKEN`)."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--label", default="", help="What the token is for (shown in lists).")
+@click.pass_context
+def token_create(ctx: click.Context, name: str, label: str) -> None:
+    """Make an API token for user NAME; the token alone is the last line of stdout."""
+    from streamforge.auth.tokens import create_token
+
+    made = _with_db(ctx, lambda db: create_token(db, name, label))
+    _say(f"API token {made.id} for {made.user_name}; it is shown once, keep it safe:")
+    click.echo(made.token)
+
+
+@token.command("list")
+@click.argument("name", required=False)
+@click.pass_context
+def token_list(ctx: click.Context, name: str | None) -> None:
+    """List API tokens (of user NAME, or everyone's); never the secrets."""
+    from streamforge.auth.tokens import list_tokens
+
+    for row in _with_db(ctx, lambda db: list_tokens(db, name)):
+        used = row.last_used_at.isoformat(timespec="minutes") if row.last_used_at else "never"
+        state = "revoked" if row.revoked_at else f"last used {used}"
+        click.echo(f"{row.id}  {row.user_name:<24} {state:<34} {row.label}")
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@click.pass_context
+def token_revoke(ctx: click.Context, token_id: str) -> None:
+    """Revoke an API token by its id (see `token list`)."""
+    from streamforge.auth.tokens import revoke_token
+
+    _with_db(ctx, lambda db: revoke_token(db, token_id))
+    _say(f"token {token_id} revoked")
+
+
 # -- plugins / doctor ----------------------------------------------------------------------
 
 

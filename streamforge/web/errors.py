@@ -8,9 +8,23 @@ from quart import Quart, request
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
-from streamforge.errors import InvalidKey, InvalidRequest, NotFound, StreamForgeError
+from streamforge.errors import (
+    AuthenticationFailed,
+    Forbidden,
+    InvalidKey,
+    InvalidRequest,
+    NotFound,
+    StreamForgeError,
+)
 
-STATUS = {NotFound: 404, InvalidRequest: 400, InvalidKey: 404}
+STATUS = {
+    NotFound: 404,
+    InvalidRequest: 400,
+    InvalidKey: 404,
+    AuthenticationFailed: 401,
+    Forbidden: 403,
+}
+CODES = {404: "not_found", 400: "invalid_request", 401: "unauthorized", 403: "forbidden"}
 
 
 def error_body(status: int, code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -47,7 +61,7 @@ def register(app: Quart) -> None:
     @app.errorhandler(StreamForgeError)
     async def _domain(exc: StreamForgeError) -> Any:
         status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 500)
-        code = {404: "not_found", 400: "invalid_request"}.get(status, "server_error")
+        code = CODES.get(status, "server_error")
         if status == 500:
             app.logger.error("unhandled %s: %s", type(exc).__name__, exc)
         return await _respond(status, code, str(exc))

@@ -21,6 +21,8 @@ class AppState:
     themes: ThemeSet
     runtime: Runtime | None = None
     jobs: JobHost | None = None
+    #: The site's secret key (streamforge.auth.secret), read on first use.
+    site_key: bytes | None = None
 
 
 def app_state() -> AppState:

@@ -1,0 +1,1 @@
+"""Accounts: users and their passwords, API tokens. No web code here (see ``web/``)."""
