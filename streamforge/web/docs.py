@@ -1,19 +1,19 @@
 """The API docs UI at ``/docs``, with Swagger UI's files served from the installed
-``swagger-ui-bundle`` package, never from a CDN."""
+``swagger-ui-py`` package (Swagger UI 5, which reads OpenAPI 3.1), never from a CDN."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import swagger_ui_bundle
+import swagger_ui
 from quart import Blueprint, send_from_directory
 from quart_schema import hide
 
 from streamforge.errors import NotFound
 
 blueprint = Blueprint("docs_assets", __name__)
-ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
+ASSETS = Path(swagger_ui.__file__).parent / "static"
 SERVED = {"swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"}
 
 

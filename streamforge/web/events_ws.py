@@ -16,10 +16,12 @@ import contextlib
 import json
 from collections import deque
 from typing import Any
+from urllib.parse import urlsplit
 
-from quart import Blueprint, websocket
+from quart import Blueprint, Response, websocket
 from sqlalchemy import select
 
+from streamforge.config import Settings
 from streamforge.db.models import Privacy, Video, VideoStatus
 from streamforge.events import Event, make_event
 from streamforge.library.serialize import video_to_dict
@@ -73,9 +75,29 @@ def wanted(event: Event, video_id: str | None) -> bool:
     return video_id is None or event.get("video_id") == video_id
 
 
+def foreign_origin(origin: str | None, settings: Settings) -> bool:
+    """True when a browser on another site opened this WebSocket.
+
+    Browsers send ``Origin`` on every WebSocket handshake and no CORS check applies to
+    WebSockets, so without this any page could read a visitor's events with their cookie.
+    Same-origin, the public URL's origin and listed CORS origins are allowed; clients that
+    are not browsers send no Origin at all.
+    """
+    if origin is None:
+        return False
+    scheme = "https" if websocket.scheme in ("wss", "https") else "http"
+    allowed = {f"{scheme}://{websocket.host}", *settings.server.cors_origins}
+    if settings.public_url:
+        parts = urlsplit(settings.public_url)
+        allowed.add(f"{parts.scheme}://{parts.netloc}")
+    return origin.rstrip("/").lower() not in {a.lower() for a in allowed} and "*" not in allowed
+
+
 @blueprint.websocket("/api/v1/events")
-async def events() -> None:
+async def events() -> Response | None:
     rt = runtime()
+    if foreign_origin(websocket.headers.get("Origin"), rt.settings):
+        return Response("cross-origin WebSocket refused", 403, mimetype="text/plain")
     state: dict[str, Any] = {"video_id": None}
     # Bounded: a client that cannot keep up is dropped, never buffered without limit.
     outgoing: asyncio.Queue[Event] = asyncio.Queue(maxsize=MAX_BEHIND)
@@ -134,14 +156,15 @@ async def events() -> None:
                 too_slow.set()
                 return
 
-    await websocket.accept()
-    # listen before any snapshot is taken, so nothing falls between the two
+    # listen before accepting and before any snapshot is taken, so nothing falls between
     stop_listening = rt.events.listen(on_event)
-    tasks = [
-        asyncio.create_task(t)
-        for t in (read_client(), heartbeat(), send_events(), watch_sends(), too_slow.wait())
-    ]
+    tasks: list[asyncio.Task[Any]] = []
     try:
+        await websocket.accept()
+        tasks = [
+            asyncio.create_task(t)
+            for t in (read_client(), heartbeat(), send_events(), watch_sends(), too_slow.wait())
+        ]
         for state_event in await snapshot(rt, None):
             offer(state_event)
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -159,3 +182,4 @@ async def events() -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+    return None

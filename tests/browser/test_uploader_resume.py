@@ -51,7 +51,7 @@ def test_pause_resume_and_resume_after_reload(browser: Any, tmp_path: Path) -> N
         slow_link(browser, page, 300)
         page.goto(server.url + "/upload")
         page.set_input_files("input[type=file]", str(source))
-        page.wait_for_function("document.querySelector('.upload progress').value > 10")
+        page.wait_for_function("() => document.querySelector('.upload progress').value > 10")
         page.click(".upload .toggle")  # Pause
         page.wait_for_selector(".upload.paused")
         paused_at = progress(page)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from quart import Quart
+from quart.testing import WebsocketResponseError
 
 from streamforge.db.models import Privacy, VideoStatus
 from streamforge.events import make_event
@@ -56,3 +58,23 @@ async def test_bad_messages_get_an_error_not_a_disconnect(app: Quart, rt: Runtim
         assert await receive(ws) == {"type": "error", "message": "unknown message"}
         rt.events.publish(make_event("video.deleted", "x"))
         assert (await receive(ws))["type"] == "video.deleted"
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["https://evil.example", "http://localhost.evil.example", "null", "http://localhost:1"],
+)
+async def test_a_websocket_from_another_site_is_refused(app: Quart, origin: str) -> None:
+    with pytest.raises(WebsocketResponseError) as refused:
+        async with app.test_client().websocket("/api/v1/events", headers={"Origin": origin}) as ws:
+            await ws.send(json.dumps({"type": "subscribe"}))
+    assert refused.value.response.status_code == 403
+
+
+async def test_same_site_and_non_browser_websockets_are_accepted(app: Quart, rt: Runtime) -> None:
+    await add_video(rt, "samesite001", VideoStatus.PROCESSING)
+    for headers in ({"Origin": "http://localhost"}, {"Origin": "http://LOCALHOST/"}, {}):
+        async with app.test_client().websocket("/api/v1/events", headers=headers) as ws:
+            await ws.send(json.dumps({"type": "subscribe", "video_id": "samesite001"}))
+            state = await receive(ws)
+            assert (state["type"], state["video_id"]) == ("video.state", "samesite001")
