@@ -12,11 +12,14 @@ from quart_schema import Info, QuartSchema
 from streamforge import __version__
 from streamforge.config import Settings
 from streamforge.jobs.host import JobHost, shutdown
+from streamforge.library.delivery import STOP_GRACE, Dispatcher
 from streamforge.library.uploads import purge_forever
 from streamforge.plugins import Registry, call_hook_sync
 from streamforge.runtime import Runtime
 from streamforge.web import (
+    admin,
     api,
+    auth,
     cors,
     direct_uploads,
     docs,
@@ -24,6 +27,7 @@ from streamforge.web import (
     events_ws,
     media,
     pages,
+    security,
     uploads,
 )
 from streamforge.web.state import AppState
@@ -35,8 +39,9 @@ log = logging.getLogger(__name__)
 def create_app(
     settings: Settings, *, registry: Registry | None = None, run_jobs: bool = True
 ) -> Quart:
-    """Build the app. ``run_jobs`` starts in-process job workers and the reconciler while
-    serving (embedded mode); with an external broker only the reconciler runs here."""
+    """Build the app. ``run_jobs`` starts in-process job workers, the reconciler and the
+    notification dispatcher while serving (embedded mode); with an external broker only
+    the reconciler and the dispatcher run here."""
     registry = registry or Registry.build(settings)
     themes = ThemeSet(settings)  # fail fast on a bad [themes] section
 
@@ -61,7 +66,10 @@ def create_app(
     app.extensions["streamforge"] = state
     pages.setup_templates(app, state)
 
+    auth.install(app)
+    security.install(app)
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(admin.blueprint)
     uploads.install(app)
     app.register_blueprint(direct_uploads.blueprint)
     app.register_blueprint(events_ws.blueprint)
@@ -82,16 +90,19 @@ def create_app(
         host = JobHost(settings, registry)
         state.jobs = host
         reconciler: asyncio.Task[None] | None = None
+        notify = Dispatcher(rt)
         if run_jobs:
             if host.in_process:
                 host.start_worker()
             reconciler = asyncio.create_task(host.reconcile_forever(rt))
+            notify.start()
         purger = asyncio.create_task(
             purge_forever(rt.db, rt.storage, settings, uploads.writers_of(app))
         )
         try:
             yield
         finally:
+            await notify.stop(within=STOP_GRACE)  # (nothing to stop unless started)
             await shutdown(host, rt, purger, reconciler)
             state.runtime = None
             state.jobs = None

@@ -21,6 +21,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
 )
@@ -181,6 +182,19 @@ class NotifiersSection(Section):
     model_config = ConfigDict(extra="allow")  # [notifiers.<name>] plugin tables
     #: Notifier plugins to call; each may have a table [notifiers.<name>].
     enabled: list[str] = Field(default_factory=lambda: ["log"])
+    #: Attempts per delivery (event × notifier) before it is recorded as failed.
+    max_attempts: int = Field(5, ge=1, le=50)
+    #: First retry delay in seconds; doubles for each further attempt, up to retry_backoff_max.
+    retry_backoff: float = Field(30, ge=0)
+    retry_backoff_max: float = Field(3600, ge=0)
+    #: Seconds one delivery may take before it is cut off (a failed attempt). A delivery
+    #: whose process died is retried after twice this.
+    timeout: float = Field(30, gt=0)
+    #: Seconds between looks for due deliveries when no new event wakes the dispatcher.
+    poll_interval: float = Field(10, gt=0)
+    #: Days a delivered or failed delivery stays in the outbox (its record, and what keeps
+    #: a re-announced event from going out again); 0 keeps them forever.
+    keep_days: float = Field(30, ge=0)
 
 
 class EncodersSection(Section):
@@ -204,6 +218,31 @@ class UploadsSection(Section):
     purge_interval: float = Field(600, gt=0)
 
 
+class AuthSection(Section):
+    #: Whether visitors who are not logged in may browse and watch public videos.
+    public_library: bool = True
+    #: Who may create an account: "closed" (admins make them), "invite" or "open".
+    registration: Literal["open", "invite", "closed"] = "closed"
+    #: Signs CSRF tokens and private media links. Empty: a random key kept in
+    #: <data_dir>/secret_key. With several web nodes, set the same value on each.
+    secret_key: SecretStr = SecretStr("")
+    #: Days a login stays valid.
+    session_days: float = Field(14, gt=0)
+    #: Seconds a private video's media link works.
+    media_link_seconds: int = Field(6 * 3600, ge=60)
+    #: Failed logins allowed within login_window seconds, per account and per address.
+    login_attempts_per_account: int = Field(5, ge=1)
+    login_attempts_per_address: int = Field(20, ge=1)
+    login_window: float = Field(900, gt=0)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value()) < 32:
+            raise ValueError("must have at least 32 characters (or be empty for a generated key)")
+        return value
+
+
 class LoggingSection(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -222,6 +261,7 @@ class Settings(Section):
     notifiers: NotifiersSection = Field(default_factory=NotifiersSection)
     themes: ThemesSection = Field(default_factory=ThemesSection)
     uploads: UploadsSection = Field(default_factory=UploadsSection)
+    auth: AuthSection = Field(default_factory=AuthSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
 
     #: Where the settings came from (for messages); not a config key.

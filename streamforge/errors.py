@@ -52,6 +52,14 @@ class ChildFailed(MediaError):
         self.stderr = stderr
 
 
+class NotifierError(StreamForgeError):
+    """A notifier could not deliver an event; the delivery is retried with backoff."""
+
+
+class DeliveryRefused(NotifierError):
+    """A delivery that retrying cannot fix (refused target, rejected request); not retried."""
+
+
 class JobError(StreamForgeError):
     """A background job could not be queued, claimed or completed."""
 
@@ -62,3 +70,11 @@ class NotFound(StreamForgeError):
 
 class InvalidRequest(StreamForgeError):
     """A request was well-formed but asked for something impossible."""
+
+
+class AuthenticationFailed(StreamForgeError):
+    """Credentials (password, API token, session) were wrong, expired or revoked."""
+
+
+class Forbidden(StreamForgeError):
+    """The requester is known (or anonymous) and not allowed to do this."""

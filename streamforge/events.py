@@ -23,11 +23,28 @@ Event = dict[str, Any]
 log = logging.getLogger(__name__)
 
 
-def make_event(type_: str, video_id: str, **data: Any) -> Event:
-    """An event with the common fields: ``type``, ``id``, ``time`` and ``video_id``."""
+#: Namespace of the stable event ids made by :func:`stable_event_id`.
+EVENT_ID_NAMESPACE = uuid.UUID("7d1f2c64-5a0e-4d8e-9a57-3f5b8c1e9d20")
+
+
+def stable_event_id(*parts: str) -> str:
+    """An event id that is the same whenever it is made from the same ``parts``.
+
+    Lifecycle events that can only happen once per thing (a job's success, one attempt's
+    failure, a video's upload) use one, so announcing such an event twice is recognisably
+    one event: the notification outbox delivers it once.
+    """
+    return uuid.uuid5(EVENT_ID_NAMESPACE, "/".join(parts)).hex
+
+
+def make_event(type_: str, video_id: str, *, event_id: str | None = None, **data: Any) -> Event:
+    """An event with the common fields: ``type``, ``id``, ``time`` and ``video_id``.
+
+    ``event_id`` defaults to a random id; see :func:`stable_event_id`.
+    """
     return {
         "type": type_,
-        "id": uuid.uuid4().hex,
+        "id": event_id or uuid.uuid4().hex,
         "time": datetime.now(UTC).isoformat(),
         "video_id": video_id,
         **data,

@@ -7,7 +7,19 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Enum, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -67,6 +79,12 @@ class JobState(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+class OutboxState(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
 class Role(enum.StrEnum):
     ADMIN = "admin"
     UPLOADER = "uploader"
@@ -97,16 +115,27 @@ class User(Base):
 
 class Video(Base):
     __tablename__ = "videos"
+    # The library's listings, one per sort (and one for a status, newest or oldest first):
+    # filter, order and seek without touching the table (see streamforge.library.listing).
+    # They replace 0001's indexes on created_at alone (which made searches slow) and on
+    # status alone.
+    __table_args__ = (
+        Index("ix_videos_listing_created", "privacy", "created_at", "id", "status"),
+        Index("ix_videos_listing_title", "privacy", "title", "id", "status"),
+        Index("ix_videos_listing_status", "status", "privacy", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True, default=new_id)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[VideoStatus] = mapped_column(
-        _enum(VideoStatus, "video_status"), default=VideoStatus.QUEUED, index=True
+        _enum(VideoStatus, "video_status"), default=VideoStatus.QUEUED
     )
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     error: Mapped[str | None] = mapped_column(Text)
     privacy: Mapped[Privacy] = mapped_column(_enum(Privacy, "privacy"), default=Privacy.PUBLIC)
+    #: Bumped whenever privacy changes: media links signed for an older epoch stop working.
+    media_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     source_key: Mapped[str | None] = mapped_column(String(1024))
     source_filename: Mapped[str | None] = mapped_column(String(255))
@@ -116,7 +145,7 @@ class Video(Base):
     height: Mapped[int | None] = mapped_column(Integer)
     #: Storage keys (relative to ``videos/<id>/``) of the published outputs.
     outputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -149,6 +178,8 @@ class Job(Base):
     """One unit of background work. The broker only carries its id."""
 
     __tablename__ = "jobs"
+    #: The admin page's listing, newest first.
+    __table_args__ = (Index("ix_jobs_created", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(32), default="transcode")
@@ -209,3 +240,78 @@ class UploadSession(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Notification(Base):
+    """One event to deliver to one notifier (the notification outbox).
+
+    Unique per (event, notifier), so announcing an event twice queues it once.
+    """
+
+    __tablename__ = "notification_outbox"
+    __table_args__ = (
+        UniqueConstraint("event_id", "notifier", name="uq_notification_outbox_event_notifier"),
+        Index("ix_notification_outbox_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    notifier: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(32))
+    event: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[OutboxState] = mapped_column(
+        _enum(OutboxState, "outbox_state"), default=OutboxState.PENDING
+    )
+    #: Delivery attempts started (a claim counts, even if its process died).
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: Bumped by every claim, so a dispatcher whose claim expired cannot record an outcome.
+    claim_token: Mapped[int] = mapped_column(Integer, default=0)
+    #: When the next attempt is due; while a delivery is under way, when its claim expires.
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ApiToken(Base):
+    """A secret a script sends as ``Authorization: Bearer`` to act as its user.
+
+    Only a SHA-256 of the secret is stored (the secret is 256 random bits, so a slow hash
+    would add nothing); the token's ``id`` is part of the token, so lookup is by key.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class LoginSession(Base):
+    """A browser's login. The cookie holds a random secret; only its SHA-256 is the key."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class LoginFailure(Base):
+    """Failed logins counted per key (``account:<name>``, ``address:<ip>``) in a window."""
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
