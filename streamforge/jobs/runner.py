@@ -14,7 +14,7 @@ from streamforge.errors import ChildFailed, EncoderError, MediaError, StorageErr
 from streamforge.events import make_event, stable_event_id
 from streamforge.jobs import store
 from streamforge.library import transcoding
-from streamforge.library.notify import announce
+from streamforge.library.notify import announce, announce_queued
 from streamforge.library.serialize import video_to_dict
 from streamforge.library.videos import get_video, video_prefix
 from streamforge.media.types import Progress
@@ -176,6 +176,8 @@ async def _record_failure(rt: Runtime, claim: store.Claim, error: str, enqueue: 
     await announce_failure(
         rt, claim.video_id, error, attempt=claim.attempt, final=failure.final, event_id=event_id
     )
+    if not failure.final:
+        await announce_queued(rt, claim.video_id, reason="retry")
 
 
 async def announce_failure(

@@ -16,13 +16,25 @@ log = logging.getLogger(__name__)
 
 
 async def announce_uploaded(rt: Runtime, video_id: str) -> None:
-    """``video.uploaded``: the source is stored and the transcode queued."""
+    """``video.uploaded`` (the source is stored), then ``video.queued`` (its transcode is)."""
     async with rt.db.read() as s:
         video = video_to_dict(await get_video(s, video_id), rt.settings.public_url)
     # a video is uploaded once: a repeated completion announces the same event
     event_id = stable_event_id("video.uploaded", video_id)
     event = make_event("video.uploaded", video_id, event_id=event_id, video=video)
     await announce(rt, event, "video_uploaded", video=video)
+    await announce(rt, make_event("video.queued", video_id, reason="uploaded", video=video))
+
+
+async def announce_queued(rt: Runtime, video_id: str, *, reason: str) -> None:
+    """``video.queued``: the video waits for a transcode again (``reason``: ``"retry"``
+    after a failed attempt, ``"requeued"`` when an administrator retried it)."""
+    async with rt.db.read() as s:
+        try:
+            video = video_to_dict(await get_video(s, video_id), rt.settings.public_url)
+        except Exception:
+            return  # deleted meanwhile
+    await announce(rt, make_event("video.queued", video_id, reason=reason, video=video))
 
 
 async def announce(rt: Runtime, event: Event, hook: str | None = None, **hook_args: Any) -> None:

@@ -15,11 +15,9 @@ from quart_schema import validate_response
 
 from streamforge.db.models import JobState
 from streamforge.errors import InvalidRequest
-from streamforge.events import make_event
 from streamforge.jobs.service import queue_job
 from streamforge.library import admin
-from streamforge.library.serialize import video_to_dict
-from streamforge.library.videos import get_video
+from streamforge.library.notify import announce_queued
 from streamforge.web.access import require_admin
 from streamforge.web.pages import render_page
 from streamforge.web.state import app_state, runtime
@@ -86,10 +84,9 @@ async def retry_job(job_id: str) -> JobOut:
     rt = runtime()
     video_id = await admin.retry_job(rt.db, job_id, attempts=rt.settings.jobs.max_attempts)
     async with rt.db.read() as s:
-        video = video_to_dict(await get_video(s, video_id), rt.settings.public_url)
         job = JobOut.model_validate(await admin.get_job(s, job_id))
     # before the job can start, so pages never see "queued" after "processing"
-    rt.events.publish(make_event("video.state", video_id, video=video))
+    await announce_queued(rt, video_id, reason="requeued")
     host = app_state().jobs
     if host is not None:
         await queue_job(host, rt, job_id)

@@ -152,10 +152,10 @@ async def test_retry_queues_a_failed_job_with_fresh_attempts(
     assert body["id"] == job_id
     assert body["state"] == "queued"
     assert (body["attempts"], body["max_attempts"]) == (3, 3 + rt.settings.jobs.max_attempts)
-    state_event = await asyncio.wait_for(events.get(), 5)
+    queued = await asyncio.wait_for(events.get(), 5)
     listener.cancel()
-    assert state_event["type"] == "video.state"
-    assert state_event["video"]["status"] == "queued"
+    assert (queued["type"], queued["reason"]) == ("video.queued", "requeued")
+    assert queued["video"]["status"] == "queued"
     async with rt.db.read() as s:
         job = await s.get(Job, job_id)
         video = await s.get(Video, "vfail")

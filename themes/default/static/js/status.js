@@ -69,6 +69,9 @@ function apply(event) {
       setProgress(el, event.percent);
     } else if (event.type === "video.processing") {
       setStatus(el, "processing");
+    } else if (event.type === "video.queued") {
+      setStatus(el, "queued");
+      setProgress(el, 0);
     } else if (event.type === "video.ready" || (event.type === "video.state" && video.status === "ready")) {
       setStatus(el, "ready");
       if (el === watchPage) showPlayer(el, video);
