@@ -41,7 +41,20 @@ async def app(settings: Settings) -> AsyncIterator[Quart]:
 
 
 @pytest.fixture
-def client(app: Quart) -> TestClientProtocol:
+async def client(app: Quart) -> TestClientProtocol:
+    """The test client of an administrator (an API token on every request): for tests of
+    what the app does, not of who may do it (tests/web/test_permissions.py)."""
+    from tests.authn import bearer_client, make_account
+
+    state: AppState = app.extensions["streamforge"]
+    assert state.runtime is not None
+    _, token = await make_account(state.runtime.db)
+    return bearer_client(app, token)
+
+
+@pytest.fixture
+def anon(app: Quart) -> TestClientProtocol:
+    """The test client of a visitor who is not logged in."""
     return app.test_client()
 
 

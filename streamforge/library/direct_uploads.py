@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from streamforge.config import Settings
-from streamforge.db.models import UploadSession, new_id, utcnow
+from streamforge.db.models import Privacy, UploadSession, new_id, utcnow
 from streamforge.db.session import Database
 from streamforge.errors import InvalidRequest, NotFound, StorageError
 from streamforge.library.videos import (
@@ -86,6 +86,8 @@ async def create(
     size: int,
     content_type: str,
     title: str | None,
+    owner_id: str | None = None,
+    privacy: Privacy = Privacy.PUBLIC,
 ) -> DirectUpload:
     target = multipart_of(storage)
     if size <= 0:
@@ -112,7 +114,9 @@ async def create(
             "video_id": video_id,
             "filename": filename[:255],
             "title": clean_title(title) if title else title_from_filename(filename),
+            "privacy": privacy.value,
         },
+        owner_id=owner_id,
         expires_at=utcnow() + timedelta(hours=settings.uploads.expire_hours),
     )
     async with db.session() as s:
@@ -126,6 +130,11 @@ async def _load(db: Database, upload_id: str) -> UploadSession:
     if row is None or row.kind != KIND:
         raise NotFound(f"no direct upload {upload_id!r}")
     return row
+
+
+async def owner_of(db: Database, upload_id: str) -> str | None:
+    """The account that started the upload (NotFound when there is no such upload)."""
+    return (await _load(db, upload_id)).owner_id
 
 
 async def get(db: Database, upload_id: str) -> DirectUpload:
@@ -209,6 +218,8 @@ async def complete(
         filename=meta["filename"],
         size=upload.size,
         title=meta["title"],
+        privacy=Privacy(meta.get("privacy", Privacy.PUBLIC.value)),
+        owner_id=row.owner_id,
     )
     async with db.session() as s:
         stored = await s.get(UploadSession, upload_id)

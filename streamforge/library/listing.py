@@ -75,12 +75,15 @@ def filters(
     search: str = "",
     status: VideoStatus | None = None,
     listed_only: bool = True,
+    owner_id: str | None = None,
     like_ignores_case: bool = False,
 ) -> list[ColumnElement[bool]]:
-    """The WHERE terms of a listing: privacy and status, and every word of ``search`` in
-    the title or the description."""
+    """The WHERE terms of a listing: privacy (or one owner's videos, of any privacy) and
+    status, and every word of ``search`` in the title or the description."""
     where: list[ColumnElement[bool]] = []
-    if listed_only:
+    if owner_id is not None:
+        where.append(Video.owner_id == owner_id)
+    elif listed_only:
         where.append(Video.privacy == Privacy.PUBLIC)
     if status is not None:
         where.append(Video.status == status)
@@ -134,9 +137,11 @@ async def list_videos(
     offset: int = 0,
     cursor: str | None = None,
     listed_only: bool = True,
+    owner_id: str | None = None,
 ) -> Page:
     """A page of videos: from ``cursor`` (see :mod:`streamforge.library.paging`) or, for
-    old links and simple clients, ``offset`` rows into the listing."""
+    old links and simple clients, ``offset`` rows into the listing. ``owner_id``: that
+    user's own videos, whatever their privacy."""
     order = order_named(sort)
     position = Cursor.decode(cursor, order) if cursor else None
     if position is not None and offset:
@@ -145,6 +150,7 @@ async def list_videos(
         search=search,
         status=status,
         listed_only=listed_only,
+        owner_id=owner_id,
         like_ignores_case=s.get_bind().dialect.name == "sqlite",
     )
     total: int | None = None

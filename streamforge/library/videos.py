@@ -142,8 +142,9 @@ async def update_video(
         if len(description) > 10_000:
             raise InvalidRequest("description is longer than 10000 characters")
         video.description = description
-    if privacy is not None:
+    if privacy is not None and privacy != video.privacy:
         video.privacy = privacy
+        video.media_epoch += 1  # every media link given out before stops working
     await s.flush()
     return video
 

@@ -1,8 +1,8 @@
 """The admin area: the ``/admin`` page and the job API it uses (``/api/v1/jobs``).
 
 Everything an administrator may do lives in this one blueprint, behind one
-``before_request`` check (:func:`streamforge.web.access.require_admin`): open to everyone
-until accounts arrive, like the rest.
+``before_request`` check (:func:`streamforge.web.access.require_admin`): administrators
+only (anonymous visitors are sent to the login form).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ JOBS_PER_PAGE = 50
 
 @blueprint.before_request
 async def only_administrators() -> None:
-    require_admin()
+    await require_admin()
 
 
 class AttemptOut(BaseModel):

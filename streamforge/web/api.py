@@ -11,12 +11,12 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 
 from streamforge import __version__
 from streamforge.db.models import Privacy, VideoStatus
+from streamforge.errors import AuthenticationFailed
 from streamforge.events import make_event, stable_event_id
 from streamforge.library import listing, videos
 from streamforge.library.notify import announce
 from streamforge.library.serialize import video_to_dict
-from streamforge.web import media
-from streamforge.web.access import require_edit_video
+from streamforge.web import access, media
 from streamforge.web.state import runtime
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -46,6 +46,7 @@ class VideoOut(BaseModel):
     progress: float = Field(ge=0, le=100)
     error: str | None
     privacy: Privacy
+    owner_id: str | None = Field(description="the account that uploaded it, if any")
     duration: float | None
     width: int | None
     height: int | None
@@ -78,6 +79,7 @@ class ListQuery(BaseModel):
     q: str = Field("", max_length=200, description="words to find in titles and descriptions")
     status: VideoStatus | None = None
     sort: listing.Sort = "newest"
+    mine: bool = Field(False, description="your own videos, of any privacy (needs a login)")
     limit: int = Field(24, ge=1, le=100)
     offset: int = Field(0, ge=0, le=10_000_000, description="rows to skip; prefer `cursor`")
     cursor: str | None = Field(
@@ -102,7 +104,8 @@ class Deleted(BaseModel):
 
 
 def _out(video: Any) -> dict[str, Any]:
-    return video_to_dict(video, runtime().settings.public_url)
+    """A video the visitor may watch, its media URLs signed when it is not public."""
+    return video_to_dict(video, runtime().settings.public_url, access.media_token(video))
 
 
 @blueprint.get("/health")
@@ -116,11 +119,16 @@ async def health() -> Health:
 @validate_querystring(ListQuery)
 @validate_response(VideoList)
 async def list_videos(query_args: ListQuery) -> dict[str, Any]:
-    """List public videos, newest first; search with ``q``; page with ``cursor``."""
+    """List public videos (``mine``: your own, of any privacy), newest first; search with
+    ``q``; page with ``cursor``."""
+    account = await access.require_browse()
+    if query_args.mine and account is None:
+        raise AuthenticationFailed("log in (or send an API token) to list your videos")
     rt = runtime()
     async with rt.db.read() as s:
         page = await listing.list_videos(
             s,
+            owner_id=account.id if query_args.mine and account else None,
             search=query_args.q,
             status=query_args.status,
             sort=query_args.sort,
@@ -144,28 +152,41 @@ async def list_videos(query_args: ListQuery) -> dict[str, Any]:
 async def get_video(video_id: str) -> dict[str, Any]:
     """One video with its status, renditions and media URLs."""
     async with runtime().db.read() as s:
-        return _out(await videos.get_video(s, video_id))
+        video = await videos.get_video(s, video_id)
+        await access.require_watch(video)
+        return _out(video)
 
 
 @blueprint.patch("/videos/<video_id>")
 @validate_request(VideoPatch)
 @validate_response(VideoOut)
 async def patch_video(video_id: str, data: VideoPatch) -> dict[str, Any]:
-    """Change a video's title, description or privacy."""
-    require_edit_video(video_id)
-    async with runtime().db.session() as s:
+    """Change a video's title, description or privacy (the owner or an admin).
+
+    A privacy change invalidates every media link of the video given out before it.
+    """
+    rt = runtime()
+    async with rt.db.read() as s:  # (not inside the write: checking a token may write)
+        await access.require_change(await videos.get_video(s, video_id))
+    async with rt.db.session() as s:
         video = await videos.update_video(
             s, video_id, title=data.title, description=data.description, privacy=data.privacy
         )
-        return _out(video)
+        body = _out(video)
+        state = video_to_dict(video, rt.settings.public_url)
+    media.forget(video_id)
+    # open pages and event clients learn the change (and lose sight of a now-private video)
+    rt.events.publish(make_event("video.state", video_id, video=state))
+    return body
 
 
 @blueprint.delete("/videos/<video_id>")
 @validate_response(Deleted)
 async def delete_video(video_id: str) -> Deleted:
-    """Delete a video, its files, and cancel its transcode."""
-    require_edit_video(video_id)
+    """Delete a video, its files, and cancel its transcode (the owner or an admin)."""
     rt = runtime()
+    async with rt.db.read() as s:
+        await access.require_change(await videos.get_video(s, video_id))
     await videos.delete_video(rt.db, rt.storage, video_id)
     media.forget(video_id)
     event_id = stable_event_id("video.deleted", video_id)

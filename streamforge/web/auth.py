@@ -13,7 +13,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from quart import Blueprint, Quart, Response, g, redirect, request
+from quart import (
+    Blueprint,
+    Quart,
+    Response,
+    g,
+    has_websocket_context,
+    redirect,
+    request,
+    websocket,
+)
 from werkzeug.wrappers import Response as BaseResponse
 
 from streamforge.auth import accounts, sessions, throttle
@@ -45,11 +54,16 @@ def site_key() -> bytes:
     return state.site_key
 
 
+def _incoming() -> Any:
+    """The HTTP request, or the WebSocket handshake, being answered."""
+    return websocket if has_websocket_context() else request
+
+
 async def current_login() -> sessions.Login | None:
     """The session the request's cookie stands for (None: no cookie, or not a live one)."""
     if "sf_login" not in g:
         g.sf_login = await sessions.resolve_session(
-            runtime().db, request.cookies.get(COOKIE), site_key()
+            runtime().db, _incoming().cookies.get(COOKIE), site_key()
         )
     login: sessions.Login | None = g.sf_login
     return login
@@ -62,7 +76,7 @@ async def current_account() -> Account | None:
     with a revoked token should hear about it.
     """
     if "sf_account" not in g:
-        header = request.headers.get("Authorization", "")
+        header = _incoming().headers.get("Authorization", "")
         scheme, _, credential = header.partition(" ")
         if scheme.lower() == "bearer":
             g.sf_account = await authenticate_token(runtime().db, credential.strip())
@@ -102,10 +116,11 @@ async def _check_csrf() -> None:
 
 async def _template_context() -> dict[str, Any]:
     login = await current_login()
-    return {
-        "current_user": login.account if login else None,
-        "csrf_token": login.csrf_token if login else "",
-    }
+    try:
+        account = await current_account()
+    except AuthenticationFailed:  # a bad API token: the page renders as for nobody
+        account = None
+    return {"current_user": account, "csrf_token": login.csrf_token if login else ""}
 
 
 @blueprint.get("/api/v1/me")
@@ -130,7 +145,15 @@ def _client_address() -> str:
 
 
 def _same_origin() -> bool:
-    """A login form posted from another site (login CSRF) is refused."""
+    """A login form posted from another site (login CSRF) is refused.
+
+    Browsers say where a request comes from in ``Sec-Fetch-Site``. ``Origin`` is the
+    fallback for those that do not; it cannot come first, because under our
+    ``Referrer-Policy: no-referrer`` browsers send ``Origin: null`` with our own forms.
+    """
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = request.headers.get("Origin")
     return origin is None or origin == f"{request.scheme}://{request.host}"
 

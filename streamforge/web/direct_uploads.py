@@ -6,9 +6,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from quart import Blueprint
 from quart_schema import validate_request, validate_response
 
+from streamforge.db.models import Privacy
 from streamforge.jobs.service import queue_job
 from streamforge.library import direct_uploads as service
 from streamforge.library.notify import announce_uploaded
+from streamforge.web import access
 from streamforge.web.state import app_state, runtime
 
 blueprint = Blueprint("direct_uploads", __name__, url_prefix="/api/v1/uploads/s3")
@@ -20,6 +22,7 @@ class CreateDirect(BaseModel):
     size: int = Field(gt=0, description="total bytes of the file")
     content_type: str = Field("application/octet-stream", max_length=100)
     title: str | None = Field(None, max_length=200)
+    privacy: Privacy = Privacy.PUBLIC
 
 
 class DirectOut(BaseModel):
@@ -75,6 +78,7 @@ def _out(upload: service.DirectUpload) -> DirectOut:
 @validate_response(DirectOut, 201)
 async def create(data: CreateDirect) -> tuple[DirectOut, int]:
     """Start a direct upload: the server picks the part size (10 MB, raised for huge files)."""
+    account = await access.require_upload()
     rt = runtime()
     upload = await service.create(
         rt.db,
@@ -84,8 +88,14 @@ async def create(data: CreateDirect) -> tuple[DirectOut, int]:
         size=data.size,
         content_type=data.content_type,
         title=data.title,
+        owner_id=account.id,
+        privacy=data.privacy,
     )
     return _out(upload), 201
+
+
+async def _mine(upload_id: str) -> None:
+    await access.require_upload_owner(await service.owner_of(runtime().db, upload_id), upload_id)
 
 
 @blueprint.post("/<upload_id>/sign")
@@ -93,6 +103,7 @@ async def create(data: CreateDirect) -> tuple[DirectOut, int]:
 @validate_response(SignedParts)
 async def sign(upload_id: str, data: SignRequest) -> SignedParts:
     """Presigned PUT URLs for some parts."""
+    await _mine(upload_id)
     rt = runtime()
     signed = await service.sign_parts(rt.db, rt.storage, rt.settings, upload_id, data.part_numbers)
     return SignedParts(parts=[SignedPart(number=n, url=u) for n, u in signed])
@@ -102,6 +113,7 @@ async def sign(upload_id: str, data: SignRequest) -> SignedParts:
 @validate_response(PartsOut)
 async def parts(upload_id: str) -> PartsOut:
     """The parts the storage has received (to resume after a reload)."""
+    await _mine(upload_id)
     rt = runtime()
     upload, received = await service.list_parts(rt.db, rt.storage, upload_id)
     return PartsOut(
@@ -114,6 +126,7 @@ async def parts(upload_id: str) -> PartsOut:
 @validate_response(Completed)
 async def complete(upload_id: str) -> Completed:
     """Check the parts (count and total size), assemble them, and queue the video."""
+    await _mine(upload_id)
     rt = runtime()
     imported = await service.complete(rt.db, rt.storage, rt.settings, upload_id)
     host = app_state().jobs
@@ -126,6 +139,7 @@ async def complete(upload_id: str) -> Completed:
 @blueprint.delete("/<upload_id>")
 async def abort(upload_id: str) -> tuple[str, int]:
     """Abandon a direct upload and free its parts."""
+    await _mine(upload_id)
     rt = runtime()
     await service.abort(rt.db, rt.storage, upload_id)
     return "", 204

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
-from quart import Quart, request
+from quart import Quart, redirect, request
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -38,6 +39,9 @@ def _wants_json() -> bool:
 async def _respond(status: int, code: str, message: str, **extra: Any) -> Any:
     if _wants_json():
         return error_body(status, code, message, **extra), status
+    if status == 401 and request.method == "GET":
+        # a page that needs an account: log in, then come back here
+        return redirect(f"/login?{urlencode({'next': request.full_path.rstrip('?')})}", 303)
     from streamforge.web.pages import render_page
 
     html = await render_page("error.html", status=status, message=message)

@@ -21,12 +21,16 @@ from urllib.parse import urlsplit
 from quart import Blueprint, Response, websocket
 from sqlalchemy import select
 
+from streamforge.auth.accounts import Account
 from streamforge.config import Settings
 from streamforge.db.models import Privacy, Video, VideoStatus
+from streamforge.errors import AuthenticationFailed
 from streamforge.events import Event, make_event
 from streamforge.library.serialize import video_to_dict
 from streamforge.runtime import Runtime
-from streamforge.web.state import runtime
+from streamforge.web.auth import current_account
+from streamforge.web.event_access import Facts, VideoFacts, may_receive
+from streamforge.web.state import app_state, runtime
 
 blueprint = Blueprint("events_ws", __name__)
 
@@ -37,8 +41,9 @@ ACTIVE = (VideoStatus.UPLOADING, VideoStatus.QUEUED, VideoStatus.PROCESSING)
 SNAPSHOT_LIMIT = 200
 
 
-async def snapshot(rt: Runtime, video_id: str | None) -> list[Event]:
-    """``video.state`` events: one video, or every unfinished public video."""
+async def snapshot(rt: Runtime, video_id: str | None, viewer: Account | None) -> list[Event]:
+    """``video.state`` events: one video, or every unfinished public video, each only if
+    ``viewer`` may receive its events."""
     async with rt.db.read() as s:
         if video_id is not None:
             found = await s.get(Video, video_id)
@@ -54,7 +59,21 @@ async def snapshot(rt: Runtime, video_id: str | None) -> list[Event]:
         return [
             make_event("video.state", v.id, video=video_to_dict(v, rt.settings.public_url))
             for v in videos
+            if may_receive(
+                viewer,
+                Facts(v.owner_id, v.privacy),
+                rt.settings,
+                video_id=v.id,
+                subscribed_to=video_id,
+            )
         ]
+
+
+def video_facts() -> VideoFacts:
+    state = app_state()
+    if state.video_facts is None:
+        state.video_facts = VideoFacts(runtime().db)
+    return state.video_facts
 
 
 #: The last events encoded, by identity: the bus hands every client the same event object,
@@ -98,6 +117,10 @@ async def events() -> Response | None:
     rt = runtime()
     if foreign_origin(websocket.headers.get("Origin"), rt.settings):
         return Response("cross-origin WebSocket refused", 403, mimetype="text/plain")
+    try:
+        viewer = await current_account()  # the handshake's session cookie or API token
+    except AuthenticationFailed as exc:
+        return Response(str(exc), 401, mimetype="text/plain")
     state: dict[str, Any] = {"video_id": None}
     # Bounded: a client that cannot keep up is dropped, never buffered without limit.
     outgoing: asyncio.Queue[Event] = asyncio.Queue(maxsize=MAX_BEHIND)
@@ -109,9 +132,43 @@ async def events() -> Response | None:
         except asyncio.QueueFull:
             too_slow.set()
 
-    def on_event(event: Event) -> None:  # the bus calls this for every event, per client
-        if wanted(event, state["video_id"]):
+    facts = video_facts()
+    # Events waiting, in order, behind one whose video's owner and privacy are being read:
+    # a client gets its events in the order they were published.
+    backlog: deque[Event] = deque()
+    drainer: list[asyncio.Task[None]] = []
+
+    def deliver(event: Event, about: Facts | None) -> None:
+        subscribed = state["video_id"]
+        video_id = event["video_id"]
+        if may_receive(viewer, about, rt.settings, video_id=video_id, subscribed_to=subscribed):
             offer(event)
+
+    async def drain() -> None:
+        while backlog:
+            event = backlog[0]
+            found, about = facts.known(event["video_id"])
+            if not found:
+                try:
+                    about = await facts.read(event["video_id"])
+                except Exception:
+                    about = None  # unknown: nothing is sent
+            backlog.popleft()
+            deliver(event, about)
+
+    def on_event(event: Event) -> None:  # the bus calls this for every event, per client
+        facts.learn(event)  # even from events this client does not want
+        video_id = event.get("video_id")
+        if not isinstance(video_id, str) or not wanted(event, state["video_id"]):
+            return
+        if not backlog:
+            found, about = facts.known(video_id)
+            if found:
+                deliver(event, about)
+                return
+        backlog.append(event)
+        if not drainer or drainer[0].done():
+            drainer[:] = [asyncio.create_task(drain())]
 
     async def read_client() -> None:
         while True:
@@ -124,7 +181,8 @@ async def events() -> Response | None:
             if isinstance(message, dict) and message.get("type") == "subscribe":
                 video_id = message.get("video_id")
                 state["video_id"] = str(video_id) if video_id else None
-                for event in await snapshot(rt, state["video_id"]):
+                for event in await snapshot(rt, state["video_id"], viewer):
+                    facts.learn(event)
                     offer(event)
             elif isinstance(message, dict) and message.get("type") == "pong":
                 continue
@@ -165,7 +223,8 @@ async def events() -> Response | None:
             asyncio.create_task(t)
             for t in (read_client(), heartbeat(), send_events(), watch_sends(), too_slow.wait())
         ]
-        for state_event in await snapshot(rt, None):
+        for state_event in await snapshot(rt, None, viewer):
+            facts.learn(state_event)
             offer(state_event)
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         if too_slow.is_set():
@@ -178,7 +237,7 @@ async def events() -> Response | None:
                 await asyncio.wait_for(websocket.close(1013, "too slow: reconnect"), 1.0)
     finally:
         stop_listening()
-        for task in tasks:
+        for task in [*tasks, *drainer]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

@@ -10,19 +10,22 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 from quart import Blueprint, Response, redirect, request
 
+from streamforge.auth import media_links, policy
 from streamforge.config import Settings
-from streamforge.db.models import Video, VideoStatus
+from streamforge.db.models import Privacy, Video, VideoStatus
 from streamforge.errors import InvalidKey, NotFound
 from streamforge.library.videos import video_prefix
 from streamforge.runtime import Runtime
 from streamforge.storage import ObjectInfo, validate_key
-from streamforge.web.state import runtime
+from streamforge.web.auth import current_account, site_key
+from streamforge.web.state import app_state, runtime
 
 blueprint = Blueprint("media", __name__)
 
@@ -49,8 +52,11 @@ def content_type(rel: str) -> str:
     return CONTENT_TYPES.get(rel[dot:].lower(), "application/octet-stream")
 
 
-def cache_control(rel: str) -> str:
-    return IMMUTABLE if rel.endswith((".m4s", ".mp4", ".jpg")) else SHORT
+def cache_control(rel: str, *, shared: bool = True) -> str:
+    """Segments and images never change; playlists are re-read soon. Files of a video
+    that is not public are ``private``: a proxy or CDN must not keep them for others."""
+    value = IMMUTABLE if rel.endswith((".m4s", ".mp4", ".jpg")) else SHORT
+    return value if shared else value.replace("public", "private", 1)
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
@@ -93,28 +99,65 @@ def _not_modified(info: ObjectInfo) -> bool:
 #: docs/performance.md). Only positive answers are kept, so a new video is served at once;
 #: a deleted video's files are gone from storage, so it stops within this time anyway.
 READY_TTL = 5.0
-_ready_until: dict[str, float] = {}
 
 
-async def is_ready(rt: Runtime, video_id: str) -> bool:
+@dataclass(frozen=True)
+class Published:
+    """What serving a ready video's files needs to know (cached for ``READY_TTL`` s)."""
+
+    owner_id: str | None
+    privacy: Privacy
+    media_epoch: int
+
+
+def _cache() -> dict[str, tuple[float, Published]]:
+    """This app's (not the process's: tests run many apps) cache of published videos."""
+    cache: dict[str, tuple[float, Published]] = app_state().published_media
+    return cache
+
+
+async def published(rt: Runtime, video_id: str) -> Published | None:
+    """The video if it is ready (its files may be served), else None."""
     now = time.monotonic()
-    if _ready_until.get(video_id, 0.0) > now:
-        return True
+    _published = _cache()
+    cached = _published.get(video_id)
+    if cached is not None and cached[0] > now:
+        return cached[1]
     async with rt.db.read() as s:
         video = await s.get(Video, video_id)
-        ready = video is not None and video.status == VideoStatus.READY
-    if ready:
-        if len(_ready_until) > 10_000:
-            _ready_until.clear()
-        _ready_until[video_id] = now + READY_TTL
+        found = (
+            Published(video.owner_id, video.privacy, video.media_epoch)
+            if video is not None and video.status == VideoStatus.READY
+            else None
+        )
+    if found is not None:
+        if len(_published) > 10_000:
+            _published.clear()
+        _published[video_id] = (now + READY_TTL, found)
     else:
-        _ready_until.pop(video_id, None)
-    return ready
+        _published.pop(video_id, None)
+    return found
 
 
 def forget(video_id: str) -> None:
-    """Drop the cached readiness of a video (deleted, or no longer public)."""
-    _ready_until.pop(video_id, None)
+    """Drop what is cached about a video (deleted, or its privacy changed)."""
+    _cache().pop(video_id, None)
+
+
+async def may_fetch(rt: Runtime, video_id: str, video: Published, token: str | None) -> bool:
+    """Whether this request may have the video's files.
+
+    A public video of a public library: anyone, without looking at who asks. Otherwise a
+    valid media link token for this video and its current epoch, or a visitor (session or
+    API token) allowed to watch it.
+    """
+    settings = rt.settings
+    if video.privacy == Privacy.PUBLIC and settings.auth.public_library:
+        return True
+    if token is not None:
+        return media_links.valid(site_key(), token, video_id, video.media_epoch)
+    viewer = await current_account()
+    return policy.may_watch(viewer, video.owner_id, video.privacy, settings)
 
 
 def _front_server_headers(settings: Settings, path: Path | None, key: str) -> dict[str, str]:
@@ -129,7 +172,14 @@ def _front_server_headers(settings: Settings, path: Path | None, key: str) -> di
 
 @blueprint.route("/media/<video_id>/<path:rel>", methods=["GET", "HEAD"])
 async def serve(video_id: str, rel: str) -> Any:
-    """A published file of a ready video (playlists, segments, thumbnails, poster)."""
+    """A published file of a ready video (playlists, segments, thumbnails, poster).
+
+    ``/media/<id>/~<token>/<rel>`` carries a media link token (videos that are not public;
+    :mod:`streamforge.auth.media_links`). Every refusal is the same 404.
+    """
+    token: str | None = None
+    if rel.startswith("~"):
+        token, _, rel = rel[1:].partition("/")
     try:
         validate_key(video_id)
         validate_key(rel)
@@ -138,7 +188,8 @@ async def serve(video_id: str, rel: str) -> Any:
     if not (rel.startswith(ALLOWED_ROOTS) or rel in ALLOWED_FILES):
         raise NotFound("no such file")
     rt = runtime()
-    if not await is_ready(rt, video_id):
+    video = await published(rt, video_id)
+    if video is None or not await may_fetch(rt, video_id, video, token):
         raise NotFound("no such file")
     key = video_prefix(video_id) + rel
     if rt.storage.local_path(key) is None:
@@ -150,7 +201,7 @@ async def serve(video_id: str, rel: str) -> Any:
         raise NotFound("no such file")
     headers = {
         "Content-Type": content_type(rel),
-        "Cache-Control": cache_control(rel),
+        "Cache-Control": cache_control(rel, shared=video.privacy == Privacy.PUBLIC),
         "ETag": f'"{info.etag}"',
         "Last-Modified": format_datetime(info.modified, usegmt=True),
         "Accept-Ranges": "bytes",

@@ -61,10 +61,13 @@ async def library() -> str:
         page = max(1, min(int(request.args.get("page", "1")), 100_000))
     except ValueError:
         raise InvalidRequest("page must be a number") from None
+    account = await access.require_browse()
+    mine = request.args.get("mine") == "1" and account is not None
     rt = runtime()
     async with rt.db.read() as s:
         found = await listing.list_videos(
             s,
+            owner_id=account.id if mine and account else None,
             search=q,
             sort=sort,
             limit=PAGE_SIZE,
@@ -72,13 +75,16 @@ async def library() -> str:
             offset=0 if cursor else (page - 1) * PAGE_SIZE,
             cursor=cursor,
         )
-        items = [video_to_dict(v, rt.settings.public_url) for v in found.items]
+        items = [
+            video_to_dict(v, rt.settings.public_url, access.media_token(v)) for v in found.items
+        ]
     return await render_page(
         "library.html",
         videos=items,
         total=found.total,
         q=q,
         sort=sort,
+        mine=mine,
         next_cursor=found.next_cursor,
         prev_cursor=found.prev_cursor,
     )
@@ -88,12 +94,16 @@ async def library() -> str:
 async def video_page(video_id: str) -> str:
     rt = runtime()
     async with rt.db.read() as s:
-        video = video_to_dict(await videos.get_video(s, video_id), rt.settings.public_url)
-    return await render_page("video.html", video=video, can_edit=access.may_edit_video(video_id))
+        row = await videos.get_video(s, video_id)
+        await access.require_watch(row)
+        video = video_to_dict(row, rt.settings.public_url, access.media_token(row))
+        can_edit = await access.may_change(row)
+    return await render_page("video.html", video=video, can_edit=can_edit)
 
 
 @blueprint.get("/upload")
 async def upload_page() -> str:
+    await access.require_upload()
     settings = app_state().settings
     return await render_page(
         "upload.html",

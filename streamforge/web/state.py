@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from quart import current_app
 
@@ -12,6 +13,9 @@ from streamforge.jobs.host import JobHost
 from streamforge.plugins import Registry
 from streamforge.runtime import Runtime
 from streamforge.web.themes import ThemeSet
+
+if TYPE_CHECKING:
+    from streamforge.web.event_access import VideoFacts
 
 
 @dataclass
@@ -23,6 +27,10 @@ class AppState:
     jobs: JobHost | None = None
     #: The site's secret key (streamforge.auth.secret), read on first use.
     site_key: bytes | None = None
+    #: Owners and privacy of videos, for filtering live events (web.event_access).
+    video_facts: VideoFacts | None = None
+    #: Ready videos whose files media.py serves, cached briefly (web.media.published).
+    published_media: dict[str, Any] = field(default_factory=dict)
 
 
 def app_state() -> AppState:

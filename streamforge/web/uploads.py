@@ -21,6 +21,7 @@ from streamforge.library import uploads
 from streamforge.library.notify import announce_uploaded
 from streamforge.library.uploads import CHECKSUMS, Checksum, UploadRejected, Writers
 from streamforge.library.videos import Imported
+from streamforge.web import access
 from streamforge.web.errors import error_body
 from streamforge.web.state import app_state, runtime
 
@@ -176,6 +177,12 @@ async def _queue(imported: Imported) -> None:
     await announce_uploaded(rt, imported.video_id)
 
 
+async def _mine(upload_id: str) -> None:
+    """Only the account that created an upload (or an admin) may touch it."""
+    upload = await uploads.get_upload(runtime().db, upload_id)
+    await access.require_upload_owner(upload.owner_id, upload_id)
+
+
 async def _append(upload_id: str, offset: int) -> UploadSession:
     rt = runtime()
     with writers_of(current_app).hold(upload_id):
@@ -241,8 +248,11 @@ async def create() -> Response:
             "chunk_too_large",
             f"the request carries {request.content_length} bytes, more than Upload-Length {length}",
         )
+    account = await access.require_upload()
     rt = runtime()
-    upload = await uploads.create_upload(rt.db, rt.settings, length=length, meta=meta)
+    upload = await uploads.create_upload(
+        rt.db, rt.settings, length=length, meta=meta, owner_id=account.id
+    )
     if with_body:
         try:
             upload = await _append(upload.id, 0)
@@ -260,6 +270,7 @@ async def status(upload_id: str) -> Any:
         _require_tus()
     rt = runtime()
     upload = await uploads.get_upload(rt.db, upload_id)
+    await access.require_upload_owner(upload.owner_id, upload_id)
     writers = writers_of(current_app)
     if writers.try_acquire(upload_id):  # never cut a file another request is writing
         try:
@@ -284,6 +295,7 @@ async def patch(upload_id: str) -> Response:
     _require_tus()
     _require_offset_stream()
     offset = _int_header("Upload-Offset")
+    await _mine(upload_id)
     upload = await _append(upload_id, offset)
     return _empty(204, _state_headers(upload))
 
@@ -292,6 +304,7 @@ async def patch(upload_id: str) -> Response:
 async def terminate(upload_id: str) -> Response:
     """Delete an upload and its data (tus termination)."""
     _require_tus()
+    await _mine(upload_id)
     rt = runtime()
     with writers_of(current_app).hold(upload_id):
         await uploads.terminate(rt.db, rt.settings, upload_id)

@@ -46,6 +46,20 @@ from tests.bench.upload import RssSampler, _status_kib, cpu_seconds, machine  # 
 from tests.e2e.cli import running_server, write_config  # noqa: E402
 
 TARGET_P99_MS = 100.0
+#: A public video the events are about (events of videos a client may not see are not sent).
+VIDEO_ID = "benchvideo1"
+
+
+async def _populate(config: Path) -> None:
+    from streamforge.config import load_settings
+    from streamforge.runtime import Runtime
+    from tests.web.helpers import add_ready_video
+
+    rt = await Runtime.create(load_settings(config)).open()
+    try:
+        await add_ready_video(rt, VIDEO_ID, title="Events benchmark")
+    finally:
+        await rt.close()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -102,7 +116,7 @@ async def run(args: argparse.Namespace, server_url: str, server_pid: int, channe
             # a warm-up event that all of them must see
             warm = [asyncio.create_task(c.read(1)) for c in clients]
             bus.publish(
-                make_event("video.progress", "warmup", percent=0, bench_seq=-1, bench_sent=0.0)
+                make_event("video.progress", VIDEO_ID, percent=0, bench_seq=-1, bench_sent=0.0)
             )
             await asyncio.wait_for(asyncio.gather(*warm), 60)
             for c in clients:
@@ -113,7 +127,7 @@ async def run(args: argparse.Namespace, server_url: str, server_pid: int, channe
             for seq in range(args.events):
                 event = make_event(
                     "video.progress",
-                    f"bench{seq:07d}",
+                    VIDEO_ID,
                     percent=seq,
                     bench_seq=seq,
                     bench_sent=time.monotonic(),
@@ -197,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         config = write_config(
             Path(tmp), f'[broker]\nurl = "{args.redis}"\nnamespace = "{namespace}"\n'
         )
+        asyncio.run(_populate(config))
         with running_server(config) as server:
             results = asyncio.run(run(args, server.url, server.proc.pid, f"{namespace}:events"))
     print(table(results))

@@ -225,7 +225,7 @@ def upload(config: Path, source: Path, chunk: int) -> dict[str, Any]:
         cpu0 = cpu_seconds(pid)
         sampler.start()
         start = time.perf_counter()
-        uploader = client.TusClient(server.url + "/api/v1/uploads").uploader(
+        uploader = client.TusClient(server.url + "/api/v1/uploads", headers=server.auth).uploader(
             str(source), chunk_size=chunk, metadata={"filename": source.name}
         )
         uploader.upload()

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.authn import log_in
 from tests.browser.player_media import PlayerMedia, serve_copy
 
 pytestmark = pytest.mark.slow
@@ -36,7 +37,11 @@ def open_watched(browser: Any, url: str) -> Any:
 
 def test_pages_and_the_player_run_without_a_violation(browser: Any, media: PlayerMedia) -> None:
     base = media.server.url
-    for path in ("/", "/upload", "/setup", "/admin"):
+    page = open_watched(browser, base + "/login")
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("window.__csp") == []
+    log_in(page, base)
+    for path in ("/", "/upload", "/admin"):
         page = open_watched(browser, base + path)
         page.wait_for_load_state("networkidle")
         assert page.evaluate("window.__csp") == [], path

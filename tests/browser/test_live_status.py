@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.authn import log_in
 from tests.chromium import screenshot
 from tests.e2e.cli import running_server, write_config
 from tests.mediagen import make_clip
@@ -22,6 +23,7 @@ def test_progress_and_player_appear_without_reload(browser: Any, tmp_path: Path)
     config = write_config(tmp_path, x264={"preset": "medium"})
     with running_server(config) as server:
         page = browser.new_page()
+        log_in(page, server.url)
         frames: list[dict[str, Any]] = []
         page.on(
             "websocket",

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageStat
 
+from tests.authn import log_in
 from tests.browser.player_media import RUNG_360P, shared_build
 from tests.chromium import screenshot
 from tests.e2e.cli import Server, running_server, write_config
@@ -103,6 +104,7 @@ def open_page(browser: Any, url: str) -> tuple[Any, list[str]]:
 
 def test_every_page_works_in_the_cinema_theme(browser: Any, sites: dict[str, Site]) -> None:
     site = sites["cinema"]
+    log_in(browser.new_page(), site.url(""))
     for path in ("/", "/upload", "/admin", "/v/nope", f"/v/{site.video_id}"):
         page, errors = open_page(browser, site.url(path))
         sheets = page.evaluate("[...document.styleSheets].map((s) => s.href || '')")
@@ -132,6 +134,7 @@ def test_screenshots_of_both_themes(
     backgrounds: dict[str, tuple[int, ...]] = {}
     player_widths: dict[str, float] = {}
     for theme, site in sites.items():
+        log_in(browser.new_page(), site.url(""))
         page, errors = open_page(browser, site.url("/"))
         page.locator(".card img").first.wait_for(timeout=WAIT)
         page.wait_for_function("() => document.querySelector('.card img').complete")

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.authn import log_in
 from tests.chromium import screenshot
 from tests.e2e.cli import running_server, write_config
 from tests.mediagen import make_clip
@@ -19,6 +20,7 @@ def test_upload_page_uploads_and_the_video_plays(browser: Any, tmp_path: Path) -
     config = write_config(tmp_path)
     with running_server(config) as server:
         page = browser.new_page()
+        log_in(page, server.url)
         page.goto(server.url + "/upload")
         page.set_input_files("input[type=file]", str(clip))
         link = page.locator(".upload.done .result a")

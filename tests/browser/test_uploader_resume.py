@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.authn import log_in
 from tests.e2e.cli import running_server, write_config
 from tests.uploads.real import stored_source
 
@@ -46,8 +47,10 @@ def progress(page: Any) -> float:
 def test_pause_resume_and_resume_after_reload(browser: Any, tmp_path: Path) -> None:
     source = tmp_path / "trip.mp4"
     source.write_bytes(os.urandom(1_500_000))
-    with running_server(write_config(tmp_path)) as server:
+    config = write_config(tmp_path)
+    with running_server(config) as server:
         page = browser.new_page()
+        log_in(page, server.url)
         slow_link(browser, page, 300)
         page.goto(server.url + "/upload")
         page.set_input_files("input[type=file]", str(source))

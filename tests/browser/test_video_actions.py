@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.authn import log_in
 from tests.chromium import screenshot
 from tests.e2e.cli import cli, running_server, write_config
 from tests.mediagen import make_clip
@@ -27,6 +28,7 @@ def test_edit_then_delete_a_video(browser: Any, tmp_path: Path) -> None:
     video_id = add(config, make_clip(tmp_path / "harbour.mp4", width=160, height=120, seconds=1))
     with running_server(config) as server:
         page = browser.new_page()
+        log_in(page, server.url)
         page.goto(server.url + f"/v/{video_id}")
         page.click(".video-actions summary")
         page.fill("[name=title]", "  Harbour   at dawn ")
@@ -73,6 +75,7 @@ def test_retry_button_requeues_a_failed_job(browser: Any, tmp_path: Path) -> Non
     with running_server(config) as server:
         server.wait_for(video_id, lambda v: v["status"] == "failed")
         page = browser.new_page()
+        log_in(page, server.url)
         page.goto(server.url + "/admin")
         row = page.locator(f"tr.job:has(a[href='/v/{video_id}'])")
         assert row.locator(".state").inner_text() == "failed"

@@ -101,7 +101,13 @@ class Server:
     """A ``streamforge serve`` child process; ``url`` once it said it is running."""
 
     def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+        from tests.authn import ensure_admin
+
         self.config = config
+        #: an administrator's API token (user ``admin``, password ``tests.authn.PASSWORD``);
+        #: ``get``/``head``/``json`` send it
+        self.token = ensure_admin(config, env)
+        self.auth = {"Authorization": f"Bearer {self.token}"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamforge", "--config", str(config), "serve"],
             stdout=subprocess.PIPE,
@@ -131,7 +137,7 @@ class Server:
         return self.url
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, Any]:
-        request = urllib.request.Request(self.url + path, headers=headers or {})
+        request = urllib.request.Request(self.url + path, headers={**self.auth, **(headers or {})})
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, response.read(), response.headers
@@ -139,7 +145,7 @@ class Server:
             return err.code, err.read(), err.headers
 
     def head(self, path: str) -> tuple[int, Any]:
-        request = urllib.request.Request(self.url + path, method="HEAD")
+        request = urllib.request.Request(self.url + path, method="HEAD", headers=self.auth)
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, response.headers
 

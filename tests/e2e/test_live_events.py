@@ -79,6 +79,18 @@ async def test_a_workers_events_reach_a_websocket_client_of_the_web_process(
     assert worker.returncode == 0, out.decode()
 
 
+async def add_public_video(config: Path, video_id: str) -> None:
+    from streamforge.config import load_settings
+    from streamforge.runtime import Runtime
+    from tests.web.helpers import add_ready_video
+
+    rt = await Runtime.create(load_settings(config)).open()
+    try:
+        await add_ready_video(rt, video_id)
+    finally:
+        await rt.close()
+
+
 def open_raw_websocket(url: str) -> tuple[socket.socket, wsproto.WSConnection]:
     """A client that does the handshake and then reads only when the test says so."""
     host, port = url.removeprefix("http://").split(":")
@@ -116,6 +128,7 @@ async def test_a_client_that_stops_reading_is_dropped_and_others_keep_up(
     redis_url: str,  # noqa: F811
 ) -> None:
     config, namespace = redis_config(tmp_path, redis_url)
+    await add_public_video(config, "slowreader1")  # events of unknown videos are not sent
     bus = RedisEventBus(redis_url, channel=f"{namespace}:events")
     # ~12 MB: more than the kernel's socket buffers hold, so the server's sends block
     count, padding = 3000, "x" * 4000
@@ -126,11 +139,11 @@ async def test_a_client_that_stops_reading_is_dropped_and_others_keep_up(
             async with aiohttp.ClientSession() as http, http.ws_connect(ws_url) as ws:
                 await ws.send_json({"type": "subscribe"})
                 # the subscribe's (empty) snapshot is sent; make sure both are listening
-                bus.publish(make_event("video.progress", "warmup00001", percent=0.0))
-                assert (await next_event(ws))["video_id"] == "warmup00001"
+                bus.publish(make_event("video.progress", "slowreader1", percent=0.0, warmup=True))
+                assert (await next_event(ws)).get("warmup") is True
                 started = time.monotonic()
                 for i in range(count):
-                    bus.publish(make_event("video.progress", f"v{i:010d}", pad=padding))
+                    bus.publish(make_event("video.progress", "slowreader1", seq=i, pad=padding))
                 received = 0
                 while received < count:
                     event = await next_event(ws, within=30)

@@ -51,12 +51,14 @@ async def test_subscribe_narrows_to_one_video(app: Quart, rt: Runtime) -> None:
 
 
 async def test_bad_messages_get_an_error_not_a_disconnect(app: Quart, rt: Runtime) -> None:
+    await add_video(rt, "gonevideo01", VideoStatus.QUEUED)
     async with app.test_client().websocket("/api/v1/events") as ws:
+        assert (await receive(ws))["video_id"] == "gonevideo01"  # its snapshot
         await ws.send("not json")
         assert await receive(ws) == {"type": "error", "message": "messages must be JSON"}
         await ws.send(json.dumps({"type": "dance"}))
         assert await receive(ws) == {"type": "error", "message": "unknown message"}
-        rt.events.publish(make_event("video.deleted", "x"))
+        rt.events.publish(make_event("video.deleted", "gonevideo01"))
         assert (await receive(ws))["type"] == "video.deleted"
 
 

@@ -1,5 +1,6 @@
 // Upload one file with the real tus-js-client in Node; print {"url", "bytes"} as JSON.
 // usage: node tus_upload.mjs ENDPOINT FILE CHUNK_SIZE [STOP_AFTER_BYTES] [RESUME_URL]
+// $STREAMFORGE_TOKEN, when set, is sent as the API token (Authorization: Bearer).
 import fs from "node:fs";
 import * as tus from "tus-js-client";
 
@@ -13,6 +14,9 @@ const upload = new tus.Upload(fs.createReadStream(file), {
   uploadSize: size,
   chunkSize: Number(chunk),
   retryDelays: [0, 200, 500],
+  headers: process.env.STREAMFORGE_TOKEN
+    ? { Authorization: `Bearer ${process.env.STREAMFORGE_TOKEN}` }
+    : {},
   metadata: { filename: file.split("/").pop(), title: "from tus-js-client (node)" },
   onProgress(sent) {
     if (stopAt && sent >= stopAt) {

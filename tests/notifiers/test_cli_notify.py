@@ -19,6 +19,7 @@ from streamforge.config import load_settings
 from streamforge.db.models import OutboxState
 from streamforge.library.delivery import STOP_GRACE
 from streamforge.runtime import Runtime
+from tests.authn import ensure_admin
 from tests.e2e.cli import write_config
 from tests.mediagen import make_clip
 from tests.notifiers.conftest import outbox_rows
@@ -112,6 +113,7 @@ async def test_serve_stops_promptly_while_a_delivery_hangs(
     clip = make_clip(tmp_path / "clip.mp4", width=256, height=144, seconds=1.0)
     quiet = {"STREAMFORGE_NOTIFIERS__ENABLED": "[]"}
     video_id = (await run_cli(config, "add", str(clip), env=quiet)).splitlines()[0]
+    admin = {"Authorization": f"Bearer {ensure_admin(config)}"}
 
     proc = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "streamforge", "--config", str(config), "serve"),
@@ -126,7 +128,9 @@ async def test_serve_stops_promptly_while_a_delivery_hangs(
             line = await asyncio.wait_for(proc.stdout.readline(), 60)
             assert line, "serve exited before it was running"
         url = line.decode().split("StreamForge is running at ", 1)[1].strip()
-        request = urllib.request.Request(f"{url}/api/v1/videos/{video_id}", method="DELETE")
+        request = urllib.request.Request(
+            f"{url}/api/v1/videos/{video_id}", method="DELETE", headers=admin
+        )
         with await asyncio.to_thread(urllib.request.urlopen, request, timeout=30) as response:
             assert response.status == 200
         await asyncio.wait_for(connected.wait(), 30)  # a delivery is now stuck in flight

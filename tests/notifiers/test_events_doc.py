@@ -18,6 +18,7 @@ from streamforge.jobs.runner import run_transcode
 from streamforge.library import videos
 from streamforge.library.notify import announce_uploaded
 from streamforge.runtime import Runtime
+from tests.authn import bearer_client, make_account
 from tests.conftest import make_settings
 from tests.mediagen import make_clip
 
@@ -100,7 +101,8 @@ async def sent_events(tmp_path: Path) -> list[Event]:
             junk.write_bytes(os.urandom(4096))
             bad = await videos.import_file(rt.db, rt.storage, settings, junk)
             await run_transcode(rt, bad.job_id, store.worker_identity(), lambda *a: None)
-            response = await app.test_client().delete(f"/api/v1/videos/{good.video_id}")
+            _, token = await make_account(rt.db)
+            response = await bearer_client(app, token).delete(f"/api/v1/videos/{good.video_id}")
             assert response.status_code == 200
             await asyncio.wait_for(deleted.wait(), 10)  # the bus delivers on a later turn
         finally:

@@ -81,9 +81,13 @@ async def error_of(response: Any) -> dict[str, Any]:
 
 @asynccontextmanager
 async def app_with(tmp_path: Path, **env: str) -> AsyncIterator[tuple[Quart, Client]]:
-    """A served app (jobs not run) with STREAMFORGE_* overrides, and its test client."""
+    """A served app (jobs not run) with STREAMFORGE_* overrides, and an admin's test
+    client (an API token on every request)."""
     from streamforge.app import create_app
+    from tests.authn import bearer_client, make_account
 
     app = create_app(make_settings(tmp_path, **env), run_jobs=False)
     async with app.test_app():
-        yield app, app.test_client()
+        state = app.extensions["streamforge"]
+        _, token = await make_account(state.runtime.db)
+        yield app, bearer_client(app, token)

@@ -31,7 +31,7 @@ def call(
 ) -> tuple[int, Message, bytes]:
     conn = connect(server)
     try:
-        conn.request(method, path, body=body, headers=headers)
+        conn.request(method, path, body=body, headers={**server.auth, **headers})
         response = conn.getresponse()
         return response.status, response.headers, response.read()  # case-insensitive
     finally:
@@ -79,6 +79,7 @@ def start_patch(server: Server, url: str, offset: int, declared: int) -> http.cl
     conn.putrequest("PATCH", upload_path(url))
     for name, value in {
         **TUS,
+        **server.auth,
         "Content-Type": "application/offset+octet-stream",
         "Upload-Offset": str(offset),
         "Content-Length": str(declared),

@@ -19,6 +19,7 @@ from streamforge.config import Settings
 from streamforge.db.models import Job, UploadSession, Video, VideoStatus
 from streamforge.library import direct_uploads
 from streamforge.runtime import Runtime
+from tests.authn import bearer_client, make_account
 from tests.conftest import make_settings
 from tests.s3server import s3_env, unique_bucket
 
@@ -148,7 +149,8 @@ async def test_local_storage_says_to_use_tus(tmp_path: Path) -> None:
 
     app = create_app(make_settings(tmp_path), run_jobs=False)
     async with app.test_app():
-        response = await app.test_client().post(
+        _, token = await make_account(app.extensions["streamforge"].runtime.db)
+        response = await bearer_client(app, token).post(
             "/api/v1/uploads/s3", json={"filename": "a.mp4", "size": 10}
         )
         assert response.status_code == 400

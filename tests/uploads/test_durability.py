@@ -38,7 +38,7 @@ def test_head_matches_disk_after_kill_9_mid_patch_and_upload_completes(tmp_path:
     try:
         server.wait_ready()
         with source.open("rb") as stream:
-            first = TusClient(server.url + PREFIX).uploader(
+            first = TusClient(server.url + PREFIX, headers=server.auth).uploader(
                 file_stream=stream, chunk_size=1_000_000, metadata={"filename": "big.bin"}
             )
             first.upload(stop_at=1_000_000)
@@ -62,7 +62,7 @@ def test_head_matches_disk_after_kill_9_mid_patch_and_upload_completes(tmp_path:
         assert headers["Upload-Offset"] == "1000000"
         assert size_of(part) == 1_000_000  # the unacknowledged tail is gone
         with source.open("rb") as stream:
-            resumed = TusClient(again.url + PREFIX).uploader(
+            resumed = TusClient(again.url + PREFIX, headers=again.auth).uploader(
                 file_stream=stream, url=again.url + upload_path(url), chunk_size=1_300_000
             )
             assert resumed.offset == 1_000_000

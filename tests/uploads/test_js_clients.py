@@ -13,7 +13,7 @@ import pytest
 
 from tests.chromium import CHROMIUM
 from tests.conftest import need_service
-from tests.e2e.cli import running_server, write_config
+from tests.e2e.cli import Server, running_server, write_config
 from tests.uploads.real import sha256, status_of, stored_source
 
 pytestmark = pytest.mark.slow
@@ -32,12 +32,14 @@ def node() -> str:
     return exe
 
 
-def node_upload(node: str, endpoint: str, path: Path, chunk: int, *extra: str) -> dict[str, Any]:
+def node_upload(node: str, server: Server, path: Path, chunk: int, *extra: str) -> dict[str, Any]:
+    endpoint = server.url + "/api/v1/uploads"
     result = subprocess.run(
         [node, str(JS / "tus_upload.mjs"), endpoint, str(path), str(chunk), *extra],
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, "STREAMFORGE_TOKEN": server.token},
     )
     assert result.returncode == 0, result.stderr
     out: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
@@ -51,7 +53,7 @@ def test_node_client_uploads_intact(node: str, tmp_path: Path, size: int, chunk:
     source = tmp_path / "blob.mp4"
     source.write_bytes(os.urandom(size))
     with running_server(write_config(tmp_path)) as server:
-        result = node_upload(node, server.url + "/api/v1/uploads", source, chunk)
+        result = node_upload(node, server, source, chunk)
         status = status_of(server, result["url"])
         assert status["complete"] is True
         assert sha256(stored_source(tmp_path, status["video_id"])) == sha256(source)
@@ -61,10 +63,10 @@ def test_node_client_resumes_an_interrupted_upload(node: str, tmp_path: Path) ->
     source = tmp_path / "big.mp4"
     source.write_bytes(os.urandom(4_000_000))
     with running_server(write_config(tmp_path)) as server:
-        first = node_upload(node, server.url + "/api/v1/uploads", source, 500_000, "1500000")
+        first = node_upload(node, server, source, 500_000, "1500000")
         assert first["stopped"] is True
         assert status_of(server, first["url"])["complete"] is False
-        done = node_upload(node, server.url + "/api/v1/uploads", source, 500_000, "0", first["url"])
+        done = node_upload(node, server, source, 500_000, "0", first["url"])
         assert done["url"] == first["url"]
         status = status_of(server, first["url"])
         assert sha256(stored_source(tmp_path, status["video_id"])) == sha256(source)
@@ -84,19 +86,20 @@ def test_browser_client_uploads_intact(node: str, browser: Any, tmp_path: Path) 
         page.goto(server.url + "/")
         page.add_script_tag(url="/tus-test-bundle.js")
         url = page.evaluate(
-            """async ([size]) => {
+            """async ([size, token]) => {
                  const bytes = new Uint8Array(size);
                  for (let i = 0; i < size; i++) bytes[i] = (i * 2654435761) >>> 24;
                  const file = new File([bytes], "browser.mp4", { type: "video/mp4" });
                  return await new Promise((resolve, reject) => {
                    const up = new tus.Upload(file, {
                      endpoint: "/api/v1/uploads", chunkSize: 700000,
+                     headers: { Authorization: `Bearer ${token}` },
                      metadata: { filename: file.name },
                      onError: reject, onSuccess: () => resolve(up.url) });
                    up.start();
                  });
                }""",
-            [size],
+            [size, server.token],
         )
         status = status_of(server, url)
         stored = stored_source(tmp_path, status["video_id"]).read_bytes()

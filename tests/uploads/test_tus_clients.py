@@ -58,7 +58,7 @@ def test_sync_uploader_sizes_and_chunks(
     server, folder = served
     source = random_file(tmp_path, f"file_{size}.bin", size)
     with source.open("rb") as stream:
-        uploader = TusClient(server.url + PREFIX).uploader(
+        uploader = TusClient(server.url + PREFIX, headers=server.auth).uploader(
             file_stream=stream,
             chunk_size=chunk_size,
             metadata={"filename": source.name, "title": f"random {size}"},
@@ -80,7 +80,7 @@ async def test_async_uploader(served: tuple[Server, Path], tmp_path: Path) -> No
     server, folder = served
     source = random_file(tmp_path, "async.bin", 3_100_000)
     with source.open("rb") as stream:
-        uploader = TusClient(server.url + PREFIX).async_uploader(
+        uploader = TusClient(server.url + PREFIX, headers=server.auth).async_uploader(
             file_stream=stream, chunk_size=700_000, metadata={"filename": "async.bin"}
         )
         await uploader.upload()
@@ -92,7 +92,7 @@ async def test_async_uploader(served: tuple[Server, Path], tmp_path: Path) -> No
 def test_interrupted_upload_resumes_from_head(served: tuple[Server, Path], tmp_path: Path) -> None:
     server, folder = served
     source = random_file(tmp_path, "resume.bin", 2_600_000)
-    client = TusClient(server.url + PREFIX)
+    client = TusClient(server.url + PREFIX, headers=server.auth)
     with source.open("rb") as stream:
         first = client.uploader(
             file_stream=stream, chunk_size=500_000, metadata={"filename": "resume.bin"}
@@ -139,7 +139,7 @@ def test_client_gone_mid_patch_keeps_acknowledged_bytes(
     source = tmp_path / "rest.bin"
     source.write_bytes(data)
     with source.open("rb") as stream:
-        resumed = TusClient(server.url + PREFIX).uploader(
+        resumed = TusClient(server.url + PREFIX, headers=server.auth).uploader(
             file_stream=stream, url=server.url + url, chunk_size=1_000_000
         )
         resumed.upload()
@@ -151,7 +151,7 @@ def test_real_clip_uploads_and_transcodes_to_ready(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "Beach Day.mp4", width=320, height=240, seconds=2.0)
     with running_server(write_config(tmp_path)) as server:
         with clip.open("rb") as stream:
-            uploader = TusClient(server.url + PREFIX).uploader(
+            uploader = TusClient(server.url + PREFIX, headers=server.auth).uploader(
                 file_stream=stream,
                 chunk_size=64 * 1024,
                 metadata={"filename": clip.name, "filetype": "video/mp4", "privacy": "unlisted"},

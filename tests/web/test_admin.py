@@ -16,7 +16,7 @@ from quart.typing import TestClientProtocol as Client
 from sqlalchemy import select, update
 from streamforge_x264 import X264Encoder
 
-from streamforge.db.models import Job, JobAttempt, JobState, Video, VideoStatus
+from streamforge.db.models import Job, JobAttempt, JobState, Role, Video, VideoStatus
 from streamforge.db.session import Database
 from streamforge.events import Event
 from streamforge.jobs import store
@@ -24,8 +24,8 @@ from streamforge.jobs.service import queue_job
 from streamforge.library import admin, encoding, videos
 from streamforge.plugins import Registry
 from streamforge.runtime import Runtime
-from streamforge.web import access
 from streamforge.web.state import AppState
+from tests.authn import bearer_client, make_account
 from tests.conftest import make_settings
 from tests.web.helpers import add_video
 
@@ -213,7 +213,8 @@ async def test_a_retried_job_runs_again_and_its_history_grows(
     await queue_job(host, rt, imported.job_id)
     first = await failure()
     assert (first["attempt"], first["final"]) == (1, True)
-    response = await working_app.test_client().post(f"/api/v1/jobs/{imported.job_id}/retry")
+    _, token = await make_account(rt.db)
+    response = await bearer_client(working_app, token).post(f"/api/v1/jobs/{imported.job_id}/retry")
     assert response.status_code == 200
     retried = await response.get_json()
     assert (retried["state"], retried["attempts"], retried["max_attempts"]) == ("queued", 1, 2)
@@ -240,11 +241,10 @@ async def test_a_retried_job_runs_again_and_its_history_grows(
         assert video.error.startswith("not a supported video file")
 
 
-async def test_those_who_may_not_administer_get_a_403(
-    client: Client, rt: Runtime, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_those_who_may_not_administer_get_a_403(app: Quart, rt: Runtime) -> None:
     job_id = await add_job(rt, "vfail", JobState.FAILED, attempts=3)
-    monkeypatch.setattr(access, "may_administer", lambda: False)
+    _, token = await make_account(rt.db, "uploader", Role.UPLOADER)
+    client = bearer_client(app, token)
     page = await client.get("/admin")
     assert page.status_code == 403
     assert "only an administrator may use the admin area" in await page.get_data(as_text=True)

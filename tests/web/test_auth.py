@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
@@ -14,6 +15,12 @@ from streamforge.db.models import Role
 from streamforge.runtime import Runtime
 
 PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def client(anon: Client) -> Client:
+    """Logging in is for visitors who are not (the shared ``client`` is an admin's)."""
+    return anon
 
 
 def session_cookie(response: object) -> str:
@@ -115,12 +122,23 @@ async def test_next_never_leaves_the_site(client: Client, rt: Runtime) -> None:
 
 async def test_a_login_form_from_another_site_is_refused(client: Client, rt: Runtime) -> None:
     await create_user(rt.db, "root", PASSWORD, Role.ADMIN)
-    response = await client.post(
+    for headers in (
+        {"Origin": "https://evil.example"},  # a browser without Sec-Fetch-*
+        {"Sec-Fetch-Site": "cross-site", "Origin": "null"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "https://other.example.org"},
+    ):
+        response = await client.post(
+            "/login", form={"name": "root", "password": PASSWORD}, headers=headers
+        )
+        assert response.status_code == 403, headers
+    # our own form, as a browser sends it under Referrer-Policy: no-referrer
+    ours = await client.post(
         "/login",
         form={"name": "root", "password": PASSWORD},
-        headers={"Origin": "https://evil.example"},
+        headers={"Sec-Fetch-Site": "same-origin", "Origin": "null"},
     )
-    assert response.status_code == 403
+    assert ours.status_code == 303
+    await client.post("/logout", form={"csrf_token": await csrf_of(client)})
     assert (await client.get("/api/v1/me")).status_code == 401
 
 

@@ -6,14 +6,14 @@ import re
 from datetime import UTC, datetime, timedelta
 from html import unescape
 
-import pytest
+from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from streamforge.db.models import Privacy, Video, VideoStatus
+from streamforge.db.models import Privacy, Role, Video, VideoStatus
 from streamforge.library import listing
 from streamforge.runtime import Runtime
-from streamforge.web import access
 from streamforge.web.pages import PAGE_SIZE
+from tests.authn import bearer_client, make_account
 from tests.web.helpers import add_ready_video, add_video
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -191,25 +191,27 @@ async def test_an_edit_out_of_bounds_is_refused_and_changes_nothing(
 
 
 async def test_those_who_may_not_edit_get_no_form_and_a_403(
-    client: Client, rt: Runtime, monkeypatch: pytest.MonkeyPatch
+    app: Quart, client: Client, rt: Runtime
 ) -> None:
-    await add_video(rt, "v1", VideoStatus.READY, title="Theirs")
+    owner, _ = await make_account(rt.db, "owner", Role.UPLOADER)
+    _, token = await make_account(rt.db, "other", Role.UPLOADER)
+    await add_video(rt, "v1", VideoStatus.READY, title="Theirs", owner_id=owner.id)
     assert "data-video-actions" in await (await client.get("/v/v1")).get_data(as_text=True)
-    monkeypatch.setattr(access, "may_edit_video", lambda video_id: video_id != "v1")
-    html = await (await client.get("/v/v1")).get_data(as_text=True)
+    other = bearer_client(app, token)
+    html = await (await other.get("/v/v1")).get_data(as_text=True)
     assert "<h1>Theirs</h1>" in html
     assert "data-video-actions" not in html
     assert "video-actions.js" not in html
     for response in (
-        await client.patch("/api/v1/videos/v1", json={"title": "Mine"}),
-        await client.delete("/api/v1/videos/v1"),
+        await other.patch("/api/v1/videos/v1", json={"title": "Mine"}),
+        await other.delete("/api/v1/videos/v1"),
     ):
         assert response.status_code == 403
         assert await response.get_json() == {
             "error": {
                 "status": 403,
                 "code": "forbidden",
-                "message": "you may not change video 'v1'",
+                "message": "only its owner or an admin may change video 'v1'",
             }
         }
     assert (await (await client.get("/api/v1/videos/v1")).get_json())["title"] == "Theirs"

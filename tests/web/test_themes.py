@@ -20,6 +20,7 @@ from streamforge.config import Settings
 from streamforge.db.models import VideoStatus
 from streamforge.runtime import Runtime
 from streamforge.web.themes import ThemeSet, builtin_themes_dir
+from tests.authn import bearer_client, make_account
 from tests.conftest import make_settings
 from tests.web.helpers import add_ready_video, add_video
 
@@ -40,8 +41,10 @@ async def cinema_app(tmp_path: Path) -> AsyncIterator[Quart]:
 
 
 @pytest.fixture
-def cinema(cinema_app: Quart) -> Client:
-    return cinema_app.test_client()
+async def cinema(cinema_app: Quart) -> Client:
+    """An administrator's client: every page, the admin area and the edit form included."""
+    _, token = await make_account(cinema_app.extensions["streamforge"].runtime.db)
+    return bearer_client(cinema_app, token)
 
 
 @pytest.fixture
@@ -77,7 +80,7 @@ PAGES = {
     "/?q=train": ["Results for “train”", "Night train"],
     "/upload": ["data-uploader", 'data-endpoint="/api/v1/uploads"', "js/uploader.js"],
     "/admin": ['class="admin-jobs"', 'class="encoders"', "js/admin.js"],
-    "/setup": ['class="account-form"', 'action="/setup"'],  # first run: no admin yet
+    "/login": ['class="account-form"', 'action="/login"'],
 }
 
 
@@ -198,8 +201,9 @@ async def test_a_site_template_wins_over_both_themes(tmp_path: Path, override: P
     settings = cinema_settings(tmp_path, STREAMFORGE_THEMES__OVERRIDE_DIR=str(override))
     app = create_app(settings, run_jobs=False)
     async with app.test_app():
-        client = app.test_client()
-        video_id = await add_ready_video(app.extensions["streamforge"].runtime, title="Dawn")
+        rt = app.extensions["streamforge"].runtime
+        client = bearer_client(app, (await make_account(rt.db))[1])
+        video_id = await add_ready_video(rt, title="Dawn")
         html = await page(client, f"/v/{video_id}")
         assert "<title>SITE Dawn – StreamForge</title>" in html  # site's block
         assert '<div class="stage">' in html  # cinema's, through "cinema/video.html"

@@ -13,6 +13,7 @@ from quart import Quart
 
 from streamforge.app import create_app
 from streamforge.web.themes import builtin_themes_dir
+from tests.authn import bearer_client, make_account
 from tests.conftest import make_settings
 from tests.web.helpers import add_ready_video
 
@@ -99,7 +100,8 @@ async def test_the_tutorial_theme_works(tmp_path: Path) -> None:
     )
     app = create_app(settings, run_jobs=False)
     async with app.test_app():
-        client = app.test_client()
+        rt = app.extensions["streamforge"].runtime
+        client = bearer_client(app, (await make_account(rt.db))[1])  # an admin: every page
         await add_ready_video(app.extensions["streamforge"].runtime)
         html = await (await client.get("/")).get_data(as_text=True)
         assert re.search(r"style\.css\?v=\w{12}.*sepia\.css\?v=\w{12}", html, re.S), html

@@ -1,5 +1,7 @@
 // The admin page's Retry buttons: POST /api/v1/jobs/{id}/retry, then show the job queued.
 
+import { csrfHeaders } from "./csrf.js";
+
 const message = document.querySelector(".admin-message");
 
 function say(text, failed = false) {
@@ -13,7 +15,7 @@ async function retry(button) {
   button.disabled = true;
   const response = await fetch(`/api/v1/jobs/${encodeURIComponent(button.dataset.retryJob)}/retry`, {
     method: "POST",
-    headers: { Accept: "application/json" },
+    headers: { Accept: "application/json", ...csrfHeaders() },
   });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {

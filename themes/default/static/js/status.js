@@ -30,6 +30,13 @@ async function showPlayer(el, video) {
   if (!box || box.querySelector("video") || box.dataset.booting) return;
   box.dataset.booting = "true";
   try {
+    // a video that is not public: its media URLs carry a link token only the page's own
+    // request for the video gets (events are the same for every client)
+    if (!video) {
+      const response = await fetch(`/api/v1/videos/${encodeURIComponent(el.dataset.videoId)}`);
+      if (!response.ok) return;
+      video = await response.json();
+    }
     const { createPlayerElement, bootPlayer } = await playerModule();
     const root = createPlayerElement(video);
     box.replaceChildren(root);
@@ -74,7 +81,7 @@ function apply(event) {
       setProgress(el, 0);
     } else if (event.type === "video.ready" || (event.type === "video.state" && video.status === "ready")) {
       setStatus(el, "ready");
-      if (el === watchPage) showPlayer(el, video);
+      if (el === watchPage) showPlayer(el, video.privacy === "public" ? video : null);
       else showReadyCard(el, video);
     } else if (event.type === "video.failed") {
       if (event.final) { setStatus(el, "failed"); showFailure(el, event.error); }

@@ -1,6 +1,8 @@
 // A small tus 1.0 client (creation, core, termination) for the uploader: plain ES module,
 // no build step. Uses XMLHttpRequest because fetch() cannot report upload progress.
 
+import { csrfHeaders } from "./csrf.js";
+
 const TUS = { "Tus-Resumable": "1.0.0" };
 
 function b64(text) {
@@ -18,7 +20,8 @@ function request(method, url, { headers = {}, body = null, onProgress, signal } 
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open(method, url);
-    for (const [k, v] of Object.entries({ ...TUS, ...headers })) xhr.setRequestHeader(k, v);
+    const all = { ...TUS, ...(method === "GET" || method === "HEAD" ? {} : csrfHeaders()), ...headers };
+    for (const [k, v] of Object.entries(all)) xhr.setRequestHeader(k, v);
     if (onProgress) xhr.upload.onprogress = (e) => onProgress(e.loaded);
     xhr.onload = () => resolve(xhr);
     xhr.onerror = () => reject(new UploadError("network error", 0));

@@ -2,6 +2,8 @@
 // page in place (the player keeps playing); Delete asks first, DELETEs, then goes to the
 // library. The section stays hidden without JavaScript: the page is then read-only.
 
+import { csrfHeaders } from "./csrf.js";
+
 const box = document.querySelector("[data-video-actions]");
 
 function explain(body, status) {
@@ -14,7 +16,11 @@ function explain(body, status) {
 async function send(url, method, data) {
   const response = await fetch(url, {
     method,
-    headers: { Accept: "application/json", ...(data ? { "Content-Type": "application/json" } : {}) },
+    headers: {
+      Accept: "application/json",
+      ...csrfHeaders(),
+      ...(data ? { "Content-Type": "application/json" } : {}),
+    },
     body: data ? JSON.stringify(data) : undefined,
   });
   const body = await response.json().catch(() => null);
