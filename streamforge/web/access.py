@@ -28,11 +28,8 @@ async def require_browse() -> Account | None:
 
 async def require_watch(video: Video) -> Account | None:
     """Refuse (404) a visitor who may not see ``video``; their account otherwise."""
-    account = await current_account()
-    settings = app_state().settings
-    if not policy.may_watch(account, video.owner_id, video.privacy, settings):
-        if account is None and not policy.may_browse(None, settings):
-            raise AuthenticationFailed("this library is for members: log in")
+    account = await require_browse()  # a members-only library asks for a login first
+    if not policy.may_watch(account, video.owner_id, video.privacy, app_state().settings):
         raise NotFound(f"no video {video.id!r}")
     return account
 

@@ -85,6 +85,8 @@ def may_receive(
     subscribed to it by id (it has the link); private ones for their owner and admins."""
     if facts is None:
         return False
+    if facts.privacy == Privacy.PUBLIC and settings.auth.public_library:
+        return True  # the common case, decided first: this runs per client per event
     if policy.may_list(viewer, facts.owner_id, facts.privacy, settings):
         return True
     return subscribed_to == video_id and policy.may_watch(

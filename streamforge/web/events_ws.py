@@ -138,12 +138,7 @@ async def events() -> Response | None:
     backlog: deque[Event] = deque()
     drainer: list[asyncio.Task[None]] = []
 
-    open_to_all = rt.settings.auth.public_library
-
     def deliver(event: Event, about: Facts | None) -> None:
-        if about is not None and about.privacy == Privacy.PUBLIC and open_to_all:
-            offer(event)  # the common case, decided without the policy's calls (per client)
-            return
         subscribed = state["video_id"]
         video_id = event["video_id"]
         if may_receive(viewer, about, rt.settings, video_id=video_id, subscribed_to=subscribed):
