@@ -44,22 +44,11 @@ import aiohttp  # noqa: E402
 from streamforge.events import RedisEventBus, make_event  # noqa: E402
 from tests.bench.upload import RssSampler, _status_kib, cpu_seconds, machine  # noqa: E402
 from tests.e2e.cli import running_server, write_config  # noqa: E402
+from tests.web.helpers import add_ready_video_to  # noqa: E402
 
 TARGET_P99_MS = 100.0
 #: A public video the events are about (events of videos a client may not see are not sent).
 VIDEO_ID = "benchvideo1"
-
-
-async def _populate(config: Path) -> None:
-    from streamforge.config import load_settings
-    from streamforge.runtime import Runtime
-    from tests.web.helpers import add_ready_video
-
-    rt = await Runtime.create(load_settings(config)).open()
-    try:
-        await add_ready_video(rt, VIDEO_ID, title="Events benchmark")
-    finally:
-        await rt.close()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -211,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         config = write_config(
             Path(tmp), f'[broker]\nurl = "{args.redis}"\nnamespace = "{namespace}"\n'
         )
-        asyncio.run(_populate(config))
+        asyncio.run(add_ready_video_to(config, VIDEO_ID, title="Events benchmark"))
         with running_server(config) as server:
             results = asyncio.run(run(args, server.url, server.proc.pid, f"{namespace}:events"))
     print(table(results))

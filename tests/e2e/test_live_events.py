@@ -22,6 +22,7 @@ from streamforge.events import RedisEventBus, make_event
 from tests.e2e.cli import cli, running_server, write_config
 from tests.e2e.test_redis_mode import redis_url  # noqa: F401  (fixture)
 from tests.mediagen import make_clip
+from tests.web.helpers import add_ready_video_to
 
 pytestmark = pytest.mark.slow
 
@@ -79,18 +80,6 @@ async def test_a_workers_events_reach_a_websocket_client_of_the_web_process(
     assert worker.returncode == 0, out.decode()
 
 
-async def add_public_video(config: Path, video_id: str) -> None:
-    from streamforge.config import load_settings
-    from streamforge.runtime import Runtime
-    from tests.web.helpers import add_ready_video
-
-    rt = await Runtime.create(load_settings(config)).open()
-    try:
-        await add_ready_video(rt, video_id)
-    finally:
-        await rt.close()
-
-
 def open_raw_websocket(url: str) -> tuple[socket.socket, wsproto.WSConnection]:
     """A client that does the handshake and then reads only when the test says so."""
     host, port = url.removeprefix("http://").split(":")
@@ -128,7 +117,7 @@ async def test_a_client_that_stops_reading_is_dropped_and_others_keep_up(
     redis_url: str,  # noqa: F811
 ) -> None:
     config, namespace = redis_config(tmp_path, redis_url)
-    await add_public_video(config, "slowreader1")  # events of unknown videos are not sent
+    await add_ready_video_to(config, "slowreader1")  # events of unknown videos are not sent
     bus = RedisEventBus(redis_url, channel=f"{namespace}:events")
     # ~12 MB: more than the kernel's socket buffers hold, so the server's sends block
     count, padding = 3000, "x" * 4000

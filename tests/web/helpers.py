@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from streamforge.db.models import Rendition, Video, VideoStatus
 from streamforge.runtime import Runtime
 
@@ -54,6 +56,17 @@ async def add_ready_video(rt: Runtime, video_id: str = "readyvid001", **fields: 
             )
         )
     return video_id
+
+
+async def add_ready_video_to(config: Path, video_id: str, **fields: object) -> str:
+    """:func:`add_ready_video` into the data of a config file (before a real ``serve``)."""
+    from streamforge.config import load_settings
+
+    rt = await Runtime.create(load_settings(config)).open()
+    try:
+        return await add_ready_video(rt, video_id, **fields)
+    finally:
+        await rt.close()
 
 
 async def add_video(rt: Runtime, video_id: str, status: VideoStatus, **fields: object) -> str:
