@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import redis
 from quart import Quart
 from quart.typing import TestClientProtocol
 
@@ -65,6 +66,35 @@ def rt(app: Quart) -> Runtime:
     return state.runtime
 
 
+REDIS = os.environ.get("STREAMFORGE_TEST_REDIS", "127.0.0.1:6379")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The real Redis, database 0 (tests keep to key namespaces of their own)."""
+    url = f"redis://{REDIS}/0"
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.RedisError as exc:
+        need_service("Redis", False, exc)
+    return url
+
+
+def worker_redis_url(worker_id: str) -> str:
+    """The real Redis, in a database of this xdist worker's own (1 + its number), so tests
+    running in parallel never share queues; checked to answer."""
+    index = 1 + (int(worker_id.removeprefix("gw")) if worker_id.startswith("gw") else 0)
+    url = f"redis://{REDIS}/{index}"
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        need_service("Redis", False, exc)
+    finally:
+        client.close()
+    return url
+
+
 def need_service(name: str, available: bool, why: Any = "") -> None:
     """Skip locally when a service is missing; in CI (CI=true) fail instead."""
     if available:
@@ -97,7 +127,8 @@ def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
         session.exitstatus = 1
 
 
-# Shared fixtures for every test folder: headless Chromium through Playwright, and a real
-# S3-compatible server (moto_server).
+# Shared fixtures for every test folder: headless Chromium through Playwright, a real
+# S3-compatible server (moto_server), and fresh databases on SQLite and PostgreSQL.
 from tests.chromium import browser, playwright  # noqa: E402, F401
+from tests.dbs import database_url, db, postgresql_url  # noqa: E402, F401
 from tests.s3server import moto_url  # noqa: E402, F401

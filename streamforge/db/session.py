@@ -1,6 +1,15 @@
-"""Engine and sessions. SQLite runs in WAL mode with a busy timeout and ``BEGIN IMMEDIATE``
-write transactions (see FACTS: a read-then-write transaction in WAL can otherwise fail with
-SQLITE_BUSY_SNAPSHOT whatever the timeout)."""
+"""Engine and sessions, on SQLite (embedded) or PostgreSQL (scale-out, through asyncpg).
+
+SQLite runs in WAL mode with a busy timeout and ``BEGIN IMMEDIATE`` write transactions (see
+FACTS: a read-then-write transaction in WAL can otherwise fail with SQLITE_BUSY_SNAPSHOT
+whatever the timeout), which also makes every write transaction run alone.
+
+PostgreSQL runs at READ COMMITTED, so write transactions overlap: code that reads rows and
+then changes them either re-checks what it read in the UPDATE's WHERE (a conditional UPDATE
+and its rowcount) or locks the rows it read (``SELECT … FOR UPDATE SKIP LOCKED``, which
+SQLite ignores). ``busy_timeout`` becomes the server's ``lock_timeout``; pooled connections
+are checked before use (a restarted server or a dropped connection is not an error).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,10 +28,23 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from streamforge.db.urls import normalize_database_url
 from streamforge.errors import ConfigError, StreamForgeError
 
 #: Execution option marking a read-only transaction (see :meth:`Database.read`).
 READ_ONLY = "streamforge_read_only"
+
+#: PostgreSQL: connections each engine keeps open, and how many more it may open under
+#: load. A process has one engine for the web app and one per job thread (each thread runs
+#: its own event loop), so these stay small: a server with 4 job threads holds at most
+#: 5 x 10 connections.
+PG_POOL_SIZE = 5
+PG_MAX_OVERFLOW = 5
+#: Seconds to wait for a PostgreSQL connection (TCP connect and handshake).
+PG_CONNECT_TIMEOUT = 10.0
+#: Key of the advisory lock held while migrating, so that web nodes and workers starting
+#: together bring the schema up one at a time (any fixed 64-bit number, unique to us).
+MIGRATION_LOCK = 0x5F_5354_5246_4F52  # "_STRFOR"
 
 
 class DatabaseError(StreamForgeError):
@@ -34,17 +56,35 @@ class Database:
 
     def __init__(self, url: str, *, busy_timeout: float = 15.0, echo: bool = False) -> None:
         try:
+            url = normalize_database_url(url)
             parsed = make_url(url)
-        except Exception as exc:
-            raise ConfigError(f"[database] url: not a database URL: {url!r}") from exc
+        except (ValueError, ArgumentError) as exc:
+            reason = str(exc) if isinstance(exc, ValueError) else "not a database URL"
+            raise ConfigError(f"[database] url: {reason}, found {_redacted(url)!r}") from None
         self.url = url
-        self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": not self.is_sqlite}
+        self.dialect = parsed.get_backend_name()
+        self.is_sqlite = self.dialect == "sqlite"
+        kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
             db_path = parsed.database
             if db_path and db_path != ":memory:":
                 Path(db_path).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": busy_timeout}
+        else:
+            kwargs.update(
+                pool_pre_ping=True,
+                pool_size=PG_POOL_SIZE,
+                max_overflow=PG_MAX_OVERFLOW,
+                # a server-side idle timeout or a NAT may drop idle connections
+                pool_recycle=1800,
+                connect_args={
+                    "timeout": PG_CONNECT_TIMEOUT,
+                    "server_settings": {
+                        "application_name": "streamforge",
+                        "lock_timeout": str(int(busy_timeout * 1000)),
+                    },
+                },
+            )
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             _sqlite_setup(self.engine, busy_timeout)
@@ -59,13 +99,43 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A read-only session: on SQLite a plain (deferred) BEGIN, so concurrent readers
-        never queue for the write lock the way ``session()``'s BEGIN IMMEDIATE does."""
+        never queue for the write lock the way ``session()``'s BEGIN IMMEDIATE does; on
+        PostgreSQL a READ ONLY transaction (a write in it is an error)."""
         async with self.sessionmaker() as session:
-            await session.connection(execution_options={READ_ONLY: True})
+            options: dict[str, Any] = {READ_ONLY: True}
+            if not self.is_sqlite:
+                options["postgresql_readonly"] = True
+            await session.connection(execution_options=options)
             try:
                 yield session
             finally:
                 await session.rollback()
+
+    async def serialize(self, session: AsyncSession, lock: int) -> None:
+        """Make transactions that check, then write (``lock`` names which) run one at a
+        time: a transaction-scoped advisory lock on PostgreSQL; nothing to do on SQLite,
+        whose ``session()`` already holds the database's one write lock."""
+        if not self.is_sqlite:
+            await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
+
+    @asynccontextmanager
+    async def try_lock(self, lock: int) -> AsyncIterator[bool]:
+        """Hold the named lock for the block if no other process holds it: yields whether
+        this one got it (then others get False until the block ends). A session-level
+        advisory lock on PostgreSQL; always True on SQLite, whose processes share one
+        machine and whose write transactions already run one at a time."""
+        if self.is_sqlite:
+            yield True
+            return
+        async with self.engine.connect() as conn:
+            got = bool(await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": lock}))
+            await conn.commit()
+            try:
+                yield got
+            finally:
+                if got:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock})
+                    await conn.commit()
 
     async def migrate(self) -> None:
         """Bring the schema to the newest revision (Alembic ``upgrade head``)."""
@@ -73,11 +143,16 @@ class Database:
 
         try:
             async with self.engine.begin() as conn:
+                if not self.is_sqlite:  # (SQLite: BEGIN IMMEDIATE already runs one at a time)
+                    # wait for another node's migration however long it takes
+                    await conn.execute(text("SET LOCAL lock_timeout = 0"))
+                    await conn.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
                 await conn.run_sync(upgrade)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, OSError) as exc:
             raise DatabaseError(f"cannot migrate the database at {self.safe_url}: {exc}") from exc
 
     async def check(self) -> None:
+        """Raise :class:`DatabaseError` unless the database answers a query."""
         try:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
@@ -86,10 +161,19 @@ class Database:
 
     @property
     def safe_url(self) -> str:
+        """The URL with its password hidden (safe to print and log)."""
         return make_url(self.url).render_as_string(hide_password=True)
 
     async def close(self) -> None:
+        """Close every pooled connection."""
         await self.engine.dispose()
+
+
+def _redacted(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not shown: it does not parse)" if "@" in url else url
 
 
 def _sqlite_setup(engine: AsyncEngine, busy_timeout: float) -> None:

@@ -104,6 +104,8 @@ async def claim_next(db: Database, notifier: str, lease_seconds: float) -> Deliv
                     )
                     .order_by(Notification.id)
                     .limit(1)
+                    # PostgreSQL: dispatchers racing for the oldest row each take another
+                    .with_for_update(skip_locked=True)
                 )
             ).first()
             if row is None:
@@ -187,10 +189,16 @@ async def give_up_abandoned(db: Database, notifiers: Iterable[str], max_attempts
                 )
             )
         ).all()
+        given_up = 0
         for row_id, token, attempts in rows:
-            await s.execute(
+            result = await s.execute(
                 update(Notification)
-                .where(Notification.id == row_id, Notification.claim_token == token)
+                .where(
+                    Notification.id == row_id,
+                    Notification.claim_token == token,
+                    # PostgreSQL: not settled by its (late) dispatcher since it was read
+                    Notification.state == OutboxState.PENDING,
+                )
                 .values(
                     state=OutboxState.FAILED,
                     last_error=ABANDONED.format(n=attempts),
@@ -198,7 +206,8 @@ async def give_up_abandoned(db: Database, notifiers: Iterable[str], max_attempts
                     updated_at=t,
                 )
             )
-        return len(rows)
+            given_up += result.rowcount  # type: ignore[attr-defined]
+        return given_up
 
 
 async def next_due(db: Database, notifiers: Iterable[str]) -> datetime | None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select, update
@@ -19,6 +17,7 @@ from streamforge.auth.tokens import authenticate_token, create_token, list_token
 from streamforge.db.models import ApiToken, Role, User
 from streamforge.db.session import Database
 from streamforge.errors import AuthenticationFailed, InvalidRequest, NotFound
+from tests.dbs import everything_stored
 
 GOOD = "correct horse battery"
 
@@ -113,7 +112,7 @@ async def test_only_an_enabled_admin_counts_as_an_admin(db: Database) -> None:
     assert not await has_admin(db)
 
 
-async def test_an_api_token_acts_as_its_user_until_revoked(db: Database, tmp_path: Path) -> None:
+async def test_an_api_token_acts_as_its_user_until_revoked(db: Database) -> None:
     await create_user(db, "ada", GOOD, Role.UPLOADER)
     made = await create_token(db, "ada", "backup script")
     assert made.token.startswith(f"sf_{made.id}_")
@@ -123,7 +122,7 @@ async def test_an_api_token_acts_as_its_user_until_revoked(db: Database, tmp_pat
     assert row.label == "backup script"
     # only a digest is kept: the secret is nowhere in the database file
     secret = made.token.rsplit("_", 1)[-1]
-    assert secret.encode() not in (tmp_path / "accounts.db").read_bytes()
+    assert secret.encode() not in await everything_stored(db)
 
     await revoke_token(db, made.id)
     with pytest.raises(AuthenticationFailed):

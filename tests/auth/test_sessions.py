@@ -23,12 +23,13 @@ from streamforge.db.models import LoginSession, Role, utcnow
 from streamforge.db.session import Database
 from streamforge.errors import ConfigError
 from tests.conftest import make_settings
+from tests.dbs import everything_stored
 
 KEY = b"k" * 32
 PASSWORD = "correct horse battery"
 
 
-async def test_a_session_stands_for_its_user_until_it_ends(db: Database, tmp_path: Path) -> None:
+async def test_a_session_stands_for_its_user_until_it_ends(db: Database) -> None:
     ada = await create_user(db, "ada", PASSWORD, Role.UPLOADER)
     cookie = await start_session(db, ada, days=14)
     login = await resolve_session(db, cookie, KEY)
@@ -38,7 +39,7 @@ async def test_a_session_stands_for_its_user_until_it_ends(db: Database, tmp_pat
     async with db.read() as s:
         [stored] = (await s.execute(select(LoginSession.id))).scalars()
     assert stored != cookie
-    assert cookie.encode() not in (tmp_path / "accounts.db").read_bytes()
+    assert cookie.encode() not in await everything_stored(db)
 
     other = await start_session(db, ada, days=14)
     assert other != cookie  # every login is a new session

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,24 +11,17 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import need_service
+from tests.conftest import worker_redis_url
 from tests.e2e.cli import cli, write_config
 from tests.mediagen import make_clip
 
 pytestmark = pytest.mark.slow
-REDIS_HOST = os.environ.get("STREAMFORGE_TEST_REDIS", "127.0.0.1:6379")
 
 
 @pytest.fixture
 def redis_url(worker_id: str) -> str:
-    # one Redis database per xdist worker, so parallel tests never share queues
-    index = 1 + (int(worker_id.removeprefix("gw")) if worker_id.startswith("gw") else 0)
-    url = f"redis://{REDIS_HOST}/{index}"
+    url = worker_redis_url(worker_id)
     client = redis.Redis.from_url(url)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        need_service("Redis", False, exc)
     client.flushdb()
     client.close()
     return url

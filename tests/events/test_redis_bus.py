@@ -3,27 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import uuid
 
-import pytest
-import redis
-
 from streamforge.events import RedisEventBus, make_event
-from tests.conftest import need_service
-
-REDIS = os.environ.get("STREAMFORGE_TEST_REDIS", "127.0.0.1:6379")
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = f"redis://{REDIS}/0"
-    try:
-        redis.Redis.from_url(url).ping()
-    except redis.RedisError as exc:
-        need_service("Redis", False, exc)
-    return url
 
 
 async def test_event_from_another_process_reaches_a_subscriber(redis_url: str) -> None:

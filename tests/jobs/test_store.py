@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select, update
 
-from streamforge.config import Settings
 from streamforge.db.models import Job, JobAttempt, JobState, Video, VideoStatus
 from streamforge.db.session import Database
 from streamforge.jobs import store
-
-
-@pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[Database]:
-    database = Database(settings.database_url)
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 async def new_job(db: Database, max_attempts: int = 3) -> str:

@@ -36,8 +36,8 @@ def recording_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREAMFORGE_PLUGINS", "tests.notifiers.recording")
 
 
-async def test_migration_creates_the_table_the_model_describes(tmp_path: Path) -> None:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+async def test_migration_creates_the_table_the_model_describes(database_url: str) -> None:
+    db = Database(database_url)
     await db.migrate()
 
     def diff(conn: Connection) -> list[object]:
@@ -52,9 +52,10 @@ async def test_migration_creates_the_table_the_model_describes(tmp_path: Path) -
 
 
 async def test_same_event_announced_twice_is_delivered_once(
-    tmp_path: Path, receiver: Receiver
+    tmp_path: Path, receiver: Receiver, database_url: str
 ) -> None:
-    async with open_runtime(tmp_path, **webhook_env(receiver.url, allow_private="true")) as rt:
+    env = webhook_env(receiver.url, allow_private="true")
+    async with open_runtime(tmp_path, STREAMFORGE_DATABASE__URL=database_url, **env) as rt:
         event = make_event("video.deleted", "vid00000001", event_id="e" * 32)
         await announce(rt, event)
         await announce(rt, dict(event))  # a re-sent message announcing it again
@@ -78,8 +79,10 @@ def test_lifecycle_events_of_one_thing_have_one_id() -> None:
     assert make_event("video.progress", "v")["id"] != make_event("video.progress", "v")["id"]
 
 
-async def test_only_one_of_several_dispatchers_claims_a_delivery(tmp_path: Path) -> None:
-    async with open_runtime(tmp_path, **RECORDING) as rt:
+async def test_only_one_of_several_dispatchers_claims_a_delivery(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with open_runtime(tmp_path, STREAMFORGE_DATABASE__URL=database_url, **RECORDING) as rt:
         await announce(rt, make_event("video.ready", "vid00000001"))
         # separate engines, as separate processes would have
         dbs = [Database(rt.settings.database_url) for _ in range(4)]
@@ -124,8 +127,11 @@ async def test_delivery_claimed_by_a_crashed_process_is_retried_after_its_lease(
         assert not await outbox.failed(rt.db, crashed, "late", retry_in=None)
 
 
-async def test_crash_on_the_last_attempt_is_recorded_as_failed(tmp_path: Path) -> None:
-    async with open_runtime(tmp_path, STREAMFORGE_NOTIFIERS__MAX_ATTEMPTS="1", **RECORDING) as rt:
+async def test_crash_on_the_last_attempt_is_recorded_as_failed(
+    tmp_path: Path, database_url: str
+) -> None:
+    env = {**RECORDING, "STREAMFORGE_DATABASE__URL": database_url}
+    async with open_runtime(tmp_path, STREAMFORGE_NOTIFIERS__MAX_ATTEMPTS="1", **env) as rt:
         await announce(rt, make_event("video.ready", "vid00000001"))
         assert await outbox.claim_next(rt.db, "recording", 0) is not None  # lease over at once
         assert await Dispatcher(rt).run_once() == 0
@@ -226,8 +232,11 @@ async def test_a_failing_notifier_does_not_touch_the_job(tmp_path: Path) -> None
         assert row.last_error is not None
 
 
-async def test_finished_deliveries_are_pruned_after_keep_days(tmp_path: Path) -> None:
+async def test_finished_deliveries_are_pruned_after_keep_days(
+    tmp_path: Path, database_url: str
+) -> None:
     env = {**RECORDING, "STREAMFORGE_NOTIFIERS__KEEP_DAYS": "7"}
+    env["STREAMFORGE_DATABASE__URL"] = database_url
     async with open_runtime(tmp_path, STREAMFORGE_NOTIFIERS__MAX_ATTEMPTS="1", **env) as rt:
         for video_id in ("old", "recent", "waiting"):
             await announce(rt, make_event("video.ready", video_id))
