@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from streamforge import logs
+from streamforge.config import Settings
 from streamforge.db.models import Video
 from streamforge.errors import ChildFailed, EncoderError, MediaError, StorageError
 from streamforge.events import make_event, stable_event_id
@@ -18,26 +20,46 @@ from streamforge.library.notify import announce, announce_queued
 from streamforge.library.serialize import video_to_dict
 from streamforge.library.videos import get_video, video_prefix
 from streamforge.media.types import Progress
+from streamforge.metrics import observe_transcode
 from streamforge.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 #: Seconds between progress writes to the database (events go out more often).
 PROGRESS_DB_INTERVAL = 1.0
+#: Seconds an attempt may spend beyond the media child's own wall limit: fetching the
+#: source from storage and storing the outputs.
+TRANSFER_ALLOWANCE = 3600.0
 
 Enqueue = Callable[[str, float], None]
 
 
-async def run_transcode(rt: Runtime, job_id: str, owner: str, enqueue: Enqueue) -> None:
+def attempt_time_limit(settings: Settings) -> float:
+    """Seconds one attempt may take in all: the media child's wall limit
+    (``[transcode] time_limit``) plus :data:`TRANSFER_ALLOWANCE`."""
+    return settings.transcode.time_limit + TRANSFER_ALLOWANCE
+
+
+async def run_transcode(
+    rt: Runtime,
+    job_id: str,
+    owner: str,
+    enqueue: Enqueue,
+    handback: asyncio.Event | None = None,
+) -> None:
     """Run one attempt of ``job_id`` if it can be claimed; a no-op otherwise.
 
-    ``enqueue(job_id, delay_seconds)`` sends the retry message when the attempt fails.
+    ``enqueue(job_id, delay_seconds)`` sends the retry message when the attempt fails, and
+    the message of a handed-back job. Setting ``handback`` (a stopping worker) stops the
+    transcode and gives the job back to the queue without counting the attempt — unless
+    it is already past transcoding, uploading and publishing, which then finish.
     """
     lease = rt.settings.jobs.lease_seconds
     claim = await store.claim(rt.db, job_id, owner, lease)
     if claim is None:
         log.debug("job %s not claimable (done, running elsewhere, or not due)", job_id)
         return
+    logs.bind(job_id=job_id, video_id=claim.video_id)  # on every line of this attempt
     log.info(
         "job %s: attempt %d/%d for video %s",
         job_id,
@@ -51,19 +73,31 @@ async def run_transcode(rt: Runtime, job_id: str, owner: str, enqueue: Enqueue) 
     cancel = asyncio.Event()
     keeper = asyncio.create_task(_keep_lease(rt, claim, cancel))
     watcher = asyncio.create_task(_watch_deletion(rt, claim.video_id, cancel))
+    stopper = asyncio.create_task(_relay(handback, cancel)) if handback is not None else None
     scratch_root = rt.settings.data_dir / "scratch"
     for stale in scratch_root.glob(f"{job_id}-*"):  # left by a runner that was killed
         transcoding.clean_scratch(stale)
     scratch = scratch_root / f"{job_id}-{claim.attempt}"
     scratch.mkdir(parents=True)
+    limit = attempt_time_limit(rt.settings)
     try:
-        error = await _attempt(rt, claim, scratch, cancel)
+        async with asyncio.timeout(limit):
+            error = await _attempt(rt, claim, scratch, cancel)
+    except TimeoutError:  # the media child is stopped by the cancellation
+        error = f"the attempt took longer than {limit:g} s (fetch, transcode and store)"
     finally:
-        for task in (keeper, watcher):
+        for task in (keeper, watcher, stopper):
+            if task is None:
+                continue
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         transcoding.clean_scratch(scratch)
+    if handback is not None and handback.is_set() and await store.hand_back(rt.db, claim):
+        log.info("job %s: handed back (this worker is stopping); attempt not counted", job_id)
+        enqueue(job_id, 0.0)
+        await announce_queued(rt, claim.video_id, reason="handed_back")
+        return
     if error is not None:
         await _record_failure(rt, claim, error, enqueue)
 
@@ -90,9 +124,11 @@ async def _attempt(
             await store.set_progress(rt.db, claim, p.percent)
 
     try:
+        started = time.monotonic()
         probe, result = await transcoding.transcode_source(rt, claim, scratch, on_progress, cancel)
         if cancel.is_set():
             return None
+        observe_transcode(result, time.monotonic() - started)
         await transcoding.upload_outputs(rt, claim.video_id, scratch / "out", result.files)
         if not await transcoding.publish(rt, claim, probe, result):
             await _after_lost_publish(rt, claim)
@@ -127,6 +163,11 @@ async def _after_lost_publish(rt: Runtime, claim: store.Claim) -> None:
     # we wrote since then would be orphaned
     log.info("job %s: video %s was deleted; removing its outputs", claim.job_id, claim.video_id)
     await rt.storage.delete_prefix(video_prefix(claim.video_id))
+
+
+async def _relay(handback: asyncio.Event, cancel: asyncio.Event) -> None:
+    await handback.wait()
+    cancel.set()
 
 
 async def _watch_deletion(rt: Runtime, video_id: str, cancel: asyncio.Event) -> None:

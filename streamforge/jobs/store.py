@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from streamforge.db.models import Job, JobAttempt, JobState, Video, VideoStatus
@@ -211,6 +212,39 @@ async def _set_video_after_failure(s: AsyncSession, video_id: str, error: str, f
     await s.execute(update(Video).where(Video.id == video_id).values(**values))
 
 
+async def hand_back(db: Database, c: Claim) -> bool:
+    """Give a running attempt back to the queue, due at once, as if it never started: a
+    stopping worker's deliberate hand-back is not a failure. Its attempt is not counted and
+    leaves no history row (the next claim reuses the number). False when the claim is stale.
+    """
+    t = now()
+    async with db.session() as s:
+        result = await s.execute(
+            update(Job)
+            .where(_held(c))  # type: ignore[arg-type]
+            .values(
+                state=JobState.QUEUED,
+                attempts=Job.attempts - 1,
+                lease_owner=None,
+                lease_expires_at=None,
+                run_after=None,
+                enqueued_at=t,  # the caller sends the message now
+                updated_at=t,
+            )
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        await s.execute(
+            delete(JobAttempt).where(JobAttempt.job_id == c.job_id, JobAttempt.number == c.attempt)
+        )
+        await s.execute(
+            update(Video)
+            .where(Video.id == c.video_id)
+            .values(status=VideoStatus.QUEUED, progress=0.0, updated_at=t)
+        )
+    return True
+
+
 async def requeue_failed(db: Database, job_id: str, *, attempts: int) -> str | None:
     """Queue a failed job again with ``attempts`` more tries, and its video with it.
 
@@ -263,7 +297,10 @@ async def reap_lost(db: Database) -> list[Lost]:
     t = now()
     lost: list[Lost] = []
     async with db.session() as s:
-        rows = (await s.execute(select(Job).where(Job.state == JobState.RUNNING))).scalars().all()
+        # PostgreSQL: lock the rows read (a runner settling one right now holds it: skip it);
+        # SQLite ignores FOR UPDATE (its write transactions already run one at a time)
+        running = select(Job).where(Job.state == JobState.RUNNING)
+        rows = (await s.execute(running.with_for_update(skip_locked=True))).scalars().all()
         for job in rows:
             expired = job.lease_expires_at is None or job.lease_expires_at < t
             if not (expired or owner_is_dead_here(job.lease_owner)):
@@ -272,7 +309,11 @@ async def reap_lost(db: Database) -> list[Lost]:
             final = job.attempts >= job.max_attempts
             result = await s.execute(
                 update(Job)
-                .where(Job.id == job.id, Job.lease_token == job.lease_token)
+                .where(
+                    Job.id == job.id,
+                    Job.lease_token == job.lease_token,
+                    Job.state == JobState.RUNNING,  # not settled since it was read
+                )
                 .values(
                     state=JobState.FAILED if final else JobState.QUEUED,
                     lease_owner=None,
@@ -298,6 +339,18 @@ async def reap_lost(db: Database) -> list[Lost]:
     return lost
 
 
+async def running_attempts(db: Database, job_ids: Iterable[str]) -> dict[str, int]:
+    """Of ``job_ids``, those running now, each with the number of its running attempt."""
+    ids = list(job_ids)
+    if not ids:
+        return {}
+    async with db.read() as s:
+        rows = await s.execute(
+            select(Job.id, Job.attempts).where(Job.id.in_(ids), Job.state == JobState.RUNNING)
+        )
+        return {job_id: attempts for job_id, attempts in rows.all()}
+
+
 async def due_jobs(
     db: Database, *, skip: set[str], stale_after: float | None
 ) -> list[tuple[str, datetime | None]]:
@@ -309,11 +362,9 @@ async def due_jobs(
     """
     t = now()
     async with db.session() as s:
-        rows = (
-            await s.execute(
-                select(Job.id, Job.enqueued_at, Job.run_after).where(Job.state == JobState.QUEUED)
-            )
-        ).all()
+        # PostgreSQL: two reconcilers never send messages for the same job in one pass
+        queued = select(Job.id, Job.enqueued_at, Job.run_after).where(Job.state == JobState.QUEUED)
+        rows = (await s.execute(queued.with_for_update(skip_locked=True))).all()
         due = []
         for job_id, enqueued_at, run_after in rows:
             if job_id in skip:

@@ -136,7 +136,7 @@ async def transcode_source(
         await rt.storage.download(source_key, source)
     limits = limits_from(rt.settings)
     await on_progress(Progress(percent=0.0, stage="probe"))
-    probe = await sandbox.probe(str(source), limits)
+    probe = await sandbox.probe(str(source), limits, cancel)
     output_dir = scratch / "out"
     encoder = select_encoder(rt.registry)
     try:
@@ -228,3 +228,22 @@ async def publish(
 
 def clean_scratch(scratch: Path) -> None:
     shutil.rmtree(scratch, ignore_errors=True)
+
+
+async def sweep_scratch(rt: Runtime) -> int:
+    """Remove this machine's scratch folders (``<job id>-<attempt>``) of attempts that no
+    longer run: a killed runner's leftovers, whichever machine retried or gave up its job.
+    Folders are listed before the database is asked, and a runner makes its folder only
+    after its claim committed, so a starting attempt's folder is never taken."""
+    found: dict[Path, tuple[str, int]] = {}
+    for path in (rt.settings.data_dir / "scratch").glob("*-*"):
+        job_id, _, attempt = path.name.rpartition("-")
+        if attempt.isdigit():
+            found[path] = (job_id, int(attempt))
+    if not found:
+        return 0
+    running = await store.running_attempts(rt.db, {job_id for job_id, _ in found.values()})
+    stale = [path for path, (job_id, n) in found.items() if running.get(job_id) != n]
+    for path in stale:
+        clean_scratch(path)
+    return len(stale)

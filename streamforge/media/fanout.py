@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Literal
 
 import av
@@ -41,6 +42,9 @@ class RungThread:
         self._error: BaseException | None = None
         self._finished = False  # flush the encoders at the end (not when aborting)
         self._ended = False  # the end-of-stream marker is queued
+        #: Seconds this rung's thread spent scaling, encoding and muxing (not waiting for
+        #: frames): the rung's own share of the transcode, for metrics.
+        self.busy_seconds = 0.0
         self._thread = threading.Thread(target=self._run, name=f"rung-{writer.name}", daemon=True)
         self._thread.start()
 
@@ -95,6 +99,7 @@ class RungThread:
                 break
             if self._error is not None:
                 continue  # drain: the caller learns of the error at its next call
+            started = time.perf_counter()
             try:
                 if item[0] == "video":
                     self.writer.encode_video(item[1], item[2], item[3])
@@ -102,8 +107,11 @@ class RungThread:
                     self.writer.encode_audio(item[1])
             except BaseException as exc:  # handed to the decoding thread
                 self._error = exc
+            self.busy_seconds += time.perf_counter() - started
         if self._finished and self._error is None:
+            started = time.perf_counter()
             try:
                 self.writer.finish()
             except BaseException as exc:
                 self._error = exc
+            self.busy_seconds += time.perf_counter() - started

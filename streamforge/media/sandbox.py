@@ -157,10 +157,11 @@ async def _run_child(
                     await task
 
 
-async def probe(path: str, limits: Limits) -> ProbeResult:
-    """Probe ``path`` in the sandbox. Raises MediaRefused/MediaError with a clear reason."""
+async def probe(path: str, limits: Limits, cancel: asyncio.Event | None = None) -> ProbeResult:
+    """Probe ``path`` in the sandbox. Raises MediaRefused/MediaError with a clear reason;
+    ``cancel`` kills the child."""
     data = await _run_child({"op": "probe", "path": path, "limits": _limits_dict(limits)},
-                            limits, None, None)  # fmt: skip
+                            limits, None, cancel)  # fmt: skip
     return ProbeResult.from_dict(data)
 
 

@@ -11,6 +11,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -164,7 +165,7 @@ def run_transcode(plan: TranscodePlan, report: Reporter) -> TranscodeResult:
     report(Progress(percent=ENCODE_SHARE, stage="package"))
     result = package_outputs(plan, duration)
     report(Progress(percent=100.0, stage="package"))
-    return result
+    return replace(result, rung_seconds={w.name: round(w.busy_seconds, 3) for w in writers})
 
 
 def _run_pass(

@@ -146,6 +146,8 @@ class TranscodeResult:
     manifest: str = "hls/manifest.json"
     thumbnails_vtt: str | None = "thumbs/thumbnails.vtt"
     poster: str | None = "poster.jpg"
+    #: rung name -> seconds its thread spent scaling, encoding and muxing
+    rung_seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

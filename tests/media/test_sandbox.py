@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import signal
 import sys
@@ -171,3 +172,15 @@ async def test_a_child_stuck_after_answering_is_killed(
     monkeypatch.setattr(sandbox, "EXIT_GRACE", 0.5)
     with pytest.raises(MediaError, match=r"^boom$"):
         await asyncio.wait_for(sandbox.probe(str(tmp_path / "x.mp4"), Limits()), 10)
+
+
+async def test_cancel_stops_a_probe_that_hangs(tmp_path: Path) -> None:
+    """A probe reading a source that never ends (a FIFO nobody writes) stops on cancel, so a
+    stopping worker can hand its job back even while probing."""
+    fifo = tmp_path / "never.mp4"
+    os.mkfifo(fifo)
+    cancel = asyncio.Event()
+    probing = asyncio.create_task(sandbox.probe(str(fifo), Limits(), cancel))
+    cancel.set()  # without cancel, this probe would wait for its source forever
+    with pytest.raises(MediaError, match=r"^cancelled$"):
+        await asyncio.wait_for(probing, 10)

@@ -49,6 +49,9 @@ def keyframe_times(init: Path, segments: list[Path]) -> tuple[list[float], int]:
 async def test_ladder_is_aligned_and_playable(tmp_path: Path) -> None:
     result, seen, out = await run(tmp_path, width=426, height=240, seconds=3.0)
     assert [r.name for r in result.renditions] == ["144p", "240p"]
+    # each rung's own busy time comes back with the result (for the per-rung metric)
+    assert sorted(result.rung_seconds) == ["144p", "240p"]
+    assert all(seconds > 0 for seconds in result.rung_seconds.values())
     assert result.duration == pytest.approx(3.0)
 
     master = m3u8.load(str(out / "hls" / "master.m3u8"))
