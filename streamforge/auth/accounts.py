@@ -15,6 +15,8 @@ from streamforge.db.session import Database
 from streamforge.errors import AuthenticationFailed, InvalidRequest, NotFound
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+#: Advisory lock id serialising first-run admin creation (see Database.serialize).
+FIRST_ADMIN_LOCK = 0x5F_5346_4144_4D31
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ async def create_user(
     hashed = await hash_password(password)
     try:
         async with db.session() as s:
+            if first_admin:
+                await db.serialize(s, FIRST_ADMIN_LOCK)
             if first_admin and await _count_admins(s):
                 raise NotFound("setup is done: an admin exists (log in instead)")
             user = User(name=name, password_hash=hashed, role=role)

@@ -26,7 +26,8 @@ def sign(key: bytes, video_id: str, epoch: int, lifetime: int, now: float | None
 
 def valid(key: bytes, token: str, video_id: str, epoch: int, now: float | None = None) -> bool:
     expires_text, _, signature = token.partition(".")
-    if not expires_text.isdigit() or len(expires_text) > 12:
+    # (ASCII only: compare_digest raises on other text, and isdigit() takes any script's digits)
+    if not token.isascii() or not expires_text.isdigit() or len(expires_text) > 12:
         return False
     expires = int(expires_text)
     if expires <= (time.time() if now is None else now):

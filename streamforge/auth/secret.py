@@ -46,3 +46,9 @@ def _key_file(path: Path) -> bytes:
             "delete it to have a new one made (logins and media links start over)"
         )
     return bytes.fromhex(text)
+
+
+def stored_digest(secret: str) -> str:
+    """What is stored of a bearer secret (API token, session cookie, invite code): its
+    SHA-256 in hex. The secrets are 256 random bits, so a fast hash is enough."""
+    return hashlib.sha256(secret.encode()).hexdigest()

@@ -17,6 +17,7 @@ from datetime import timedelta
 from sqlalchemy import delete
 
 from streamforge.auth.accounts import Account
+from streamforge.auth.secret import stored_digest
 from streamforge.db.models import LoginSession, utcnow
 from streamforge.db.session import Database
 
@@ -28,10 +29,6 @@ class Login:
     session_id: str
     account: Account
     csrf_token: str
-
-
-def _session_id(cookie: str) -> str:
-    return hashlib.sha256(cookie.encode()).hexdigest()
 
 
 def csrf_token(key: bytes, session_id: str) -> str:
@@ -49,7 +46,7 @@ async def start_session(db: Database, account: Account, *, days: float) -> str:
     async with db.session() as s:
         s.add(
             LoginSession(
-                id=_session_id(cookie),
+                id=stored_digest(cookie),
                 user_id=account.id,
                 created_at=now,
                 expires_at=now + timedelta(days=days),
@@ -62,7 +59,7 @@ async def resolve_session(db: Database, cookie: str | None, key: bytes) -> Login
     """The login a cookie stands for; None when it is unknown, expired or its user disabled."""
     if not cookie or len(cookie) > 128:
         return None
-    session_id = _session_id(cookie)
+    session_id = stored_digest(cookie)
     async with db.read() as s:
         row = await s.get(LoginSession, session_id)
         if row is None or row.expires_at <= utcnow() or row.user.disabled:

@@ -6,7 +6,6 @@ is compared by its SHA-256 in constant time. The plain token is shown once, when
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from streamforge.auth.accounts import Account, find_user
+from streamforge.auth.secret import stored_digest
 from streamforge.db.models import ApiToken, utcnow
 from streamforge.db.session import Database
 from streamforge.errors import AuthenticationFailed, NotFound
@@ -43,10 +43,6 @@ class TokenInfo:
     revoked_at: datetime | None
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def _split(token: str) -> tuple[str, str] | None:
     if not token.startswith(PREFIX):
         return None
@@ -61,7 +57,7 @@ async def create_token(db: Database, user_name: str, label: str = "") -> NewToke
     secret = secrets.token_urlsafe(32)
     async with db.session() as s:
         user = await find_user(s, user_name)
-        row = ApiToken(user_id=user.id, label=label[:100], secret_hash=_digest(secret))
+        row = ApiToken(user_id=user.id, label=label[:100], secret_hash=stored_digest(secret))
         s.add(row)
         await s.flush()
         assert len(row.id) == ID_LENGTH
@@ -79,7 +75,7 @@ async def authenticate_token(db: Database, token: str) -> Account:
         row = await s.get(ApiToken, token_id)
         if row is None or row.revoked_at is not None:
             raise refused
-        valid = hmac.compare_digest(row.secret_hash, _digest(secret))
+        valid = hmac.compare_digest(row.secret_hash, stored_digest(secret))
         account, last_used = Account.of(row.user), row.last_used_at
     if not valid or account.disabled:
         raise refused

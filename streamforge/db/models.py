@@ -111,6 +111,8 @@ class User(Base):
     role: Mapped[Role] = mapped_column(_enum(Role, "user_role"), default=Role.VIEWER)
     disabled: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Upload quota in bytes; 0 is unlimited; NULL follows ``[auth] default_quota``.
+    quota: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Video(Base):
@@ -315,3 +317,22 @@ class LoginFailure(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     window_start: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Invite(Base):
+    """A single-use code that lets someone register, with the role it gives.
+
+    Only a SHA-256 of the code is stored (like API tokens); ``id`` names it in lists.
+    """
+
+    __tablename__ = "invites"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True, default=new_id)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[Role] = mapped_column(_enum(Role, "invite_role"), default=Role.VIEWER)
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    used_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -12,10 +12,17 @@ from typing import Any
 
 from sqlalchemy import select
 
+from streamforge.auth import quota
 from streamforge.config import Settings
 from streamforge.db.models import Privacy, UploadSession, new_id, utcnow
 from streamforge.db.session import Database
-from streamforge.errors import InvalidRequest, NotFound, StorageError
+from streamforge.errors import (
+    FileTooLarge,
+    InvalidRequest,
+    NotFound,
+    QuotaExceeded,
+    StorageError,
+)
 from streamforge.library.videos import (
     Imported,
     clean_title,
@@ -93,9 +100,11 @@ async def create(
     if size <= 0:
         raise InvalidRequest("size must be a positive number of bytes")
     if size > settings.uploads.max_size:
-        raise InvalidRequest(
+        raise FileTooLarge(
             f"the file is {size} bytes; this server accepts at most {settings.uploads.max_size}"
         )
+    if owner_id is not None:  # before the storage is asked for anything
+        await quota.check(db, settings, owner_id, size)
     video_id = new_id()
     key = f"{video_prefix(video_id)}source/{safe_filename(filename)}"
     part_size = part_size_for(size)
@@ -119,8 +128,14 @@ async def create(
         owner_id=owner_id,
         expires_at=utcnow() + timedelta(hours=settings.uploads.expire_hours),
     )
-    async with db.session() as s:
-        s.add(row)
+    try:
+        async with db.session() as s:
+            if owner_id is not None:  # again, now atomically: another upload may have won
+                await quota.reserve(s, settings, owner_id, size)
+            s.add(row)
+    except QuotaExceeded:
+        await target.abort_multipart(key, upload_id)
+        raise
     return DirectUpload.of(row)
 
 

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import delete, or_, select
 
+from streamforge.auth import quota
 from streamforge.config import Settings
 from streamforge.db.models import Privacy, UploadSession, Video, new_id, utcnow
 from streamforge.db.session import Database
@@ -154,7 +155,9 @@ async def create_upload(
     meta: dict[str, str],
     owner_id: str | None = None,
 ) -> UploadSession:
-    """Open a tus upload of ``length`` bytes. Its video id and storage key are fixed now."""
+    """Open a tus upload of ``length`` bytes. Its video id and storage key are fixed now.
+
+    The owner's quota must have room for all ``length`` bytes (QuotaExceeded, a 413)."""
     limit = settings.uploads.max_size
     if length > limit:
         raise UploadRejected(
@@ -180,6 +183,8 @@ async def create_upload(
         expires_at=_expiry(settings, now),
     )
     async with db.session() as s:
+        if owner_id is not None:
+            await quota.reserve(s, settings, owner_id, length)
         s.add(upload)
     return upload
 

@@ -50,8 +50,8 @@ def test_an_admin_made_from_a_script_can_log_in(config: Path) -> None:
     check(config, "user", "add", "root", "--admin", "--password-stdin", stdin=PASSWORD + "\n")
     check(config, "user", "add", "ada", "--password-stdin", stdin=PASSWORD + "\n")
     listing = check(config, "user", "list").splitlines()
-    assert listing[0].split() == ["ada", "uploader", "enabled"]
-    assert listing[1].split() == ["root", "admin", "enabled"]
+    assert listing[0].split() == ["ada", "uploader", "enabled", "0", "default:unlimited"]
+    assert listing[1].split() == ["root", "admin", "enabled", "0", "unlimited"]
     account = on_db(config, lambda db: authenticate(db, "root", PASSWORD))
     assert account.role == "admin"  # type: ignore[attr-defined]
 
@@ -61,7 +61,7 @@ def test_passwd_role_disable_and_enable(config: Path) -> None:
     check(config, "user", "passwd", "ada", "--password-stdin", stdin="the new password\r\n")
     check(config, "user", "role", "ada", "viewer")
     check(config, "user", "disable", "ada")
-    assert check(config, "user", "list").split() == ["ada", "viewer", "disabled"]
+    assert check(config, "user", "list").split()[:3] == ["ada", "viewer", "disabled"]
     with pytest.raises(AuthenticationFailed):
         on_db(config, lambda db: authenticate(db, "ada", "the new password"))
     check(config, "user", "enable", "ada")
@@ -103,3 +103,20 @@ def test_token_create_prints_the_token_alone_on_its_last_line(config: Path) -> N
     assert "revoked" in check(config, "token", "list")
     with pytest.raises(AuthenticationFailed):
         on_db(config, lambda db: authenticate_token(db, token))
+
+
+def test_user_quota_sets_shows_and_resets_an_accounts_quota(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "[auth]\ndefault_quota = 5000\n")
+    check(config, "user", "add", "ada", "--password-stdin", stdin=PASSWORD)
+    assert check(config, "user", "list").split()[3:] == ["0", "default:5000"]
+    done = cli(config, "user", "quota", "ada", "1073741824")
+    assert done.returncode == 0, done.stderr
+    assert "quota of ada: 1.0 GiB (1073741824 bytes)" in done.stderr
+    assert check(config, "user", "list").split()[3:] == ["0", "1073741824"]
+    check(config, "user", "quota", "ada", "unlimited")
+    assert check(config, "user", "list").split()[3:] == ["0", "unlimited"]
+    check(config, "user", "quota", "ada", "default")
+    assert check(config, "user", "list").split()[3:] == ["0", "default:5000"]
+    bad = refused(config, "user", "quota", "ada", "10GB")
+    assert "quota must be a number of bytes, 'unlimited' or 'default'" in bad
+    assert "no user named 'bob'" in refused(config, "user", "quota", "bob", "5")

@@ -114,6 +114,21 @@ async def test_wrong_total_size_is_refused(client: Client) -> None:
     )
 
 
+async def test_a_file_over_the_size_limit_is_413_like_tus(client: Client, rt: Runtime) -> None:
+    limit = rt.settings.uploads.max_size
+    response = await client.post(
+        "/api/v1/uploads/s3", json={"filename": "huge.mp4", "size": limit + 1}
+    )
+    assert response.status_code == 413
+    error = (await response.get_json())["error"]
+    assert error["code"] == "upload_too_large"
+    assert error["message"] == (
+        f"the file is {limit + 1} bytes; this server accepts at most {limit}"
+    )
+    async with rt.db.read() as s:
+        assert (await s.scalars(select(UploadSession))).all() == []
+
+
 async def test_sign_validates_part_numbers(client: Client) -> None:
     created = await (
         await client.post("/api/v1/uploads/s3", json={"filename": "a.mp4", "size": 3 * MB})
