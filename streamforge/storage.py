@@ -35,7 +35,7 @@ def validate_key(key: str) -> str:
     if not isinstance(key, str) or not key or len(key) > 1024:
         raise InvalidKey(f"invalid storage key {key!r}")
     for part in key.split("/"):
-        if not _SEGMENT.match(part):
+        if not _SEGMENT.fullmatch(part):  # (match() let a trailing newline through)
             raise InvalidKey(f"invalid storage key {key!r}")
     return key
 
@@ -132,8 +132,13 @@ class StorageBackend(ABC):
         """
         return None
 
-    async def url(self, key: str, *, expires: int = 3600) -> str | None:
-        """A URL clients can fetch ``key`` from directly (public or presigned), or None."""
+    async def url(self, key: str, *, expires: int = 3600, private: bool = False) -> str | None:
+        """A URL clients can fetch ``key`` from directly (public or presigned), or None.
+
+        ``private``: the object is of a video not everyone may watch, so the URL must stop
+        working after ``expires`` seconds: never a CDN or other lasting public URL (return a
+        presigned one, or None to have StreamForge send the bytes itself).
+        """
         return None
 
     async def close(self) -> None:
@@ -141,7 +146,13 @@ class StorageBackend(ABC):
         return None
 
     async def check(self) -> None:
-        """Raise StorageError when the backend is unusable (used by ``doctor``/readiness)."""
+        """Raise StorageError when the backend cannot store objects now.
+
+        Called by ``streamforge doctor`` and by the readiness probe ``GET /api/v1/ready``
+        (at most about once a second, cut off after a few seconds), so keep it cheap: one
+        small write or one request to the service. The message goes to the log, not to the
+        probe's anonymous caller, and may name paths and buckets.
+        """
         return None
 
 

@@ -182,3 +182,18 @@ class LocalStorage(StorageBackend):
     async def check(self) -> None:
         if not os.access(self.root, os.W_OK):
             raise StorageError(f"storage root {self.root} is not writable")
+
+        def probe() -> None:
+            # a real write, the way every object is written: permission bits say nothing
+            # of a read-only mount, a full disk, or a root process's rights
+            fd, tmp = self._temp()
+            os.close(fd)
+            tmp.unlink()
+
+        try:
+            await asyncio.to_thread(probe)
+        except OSError as exc:
+            raise StorageError(
+                f"storage root {self.root}: cannot write a file in {self._tmp}: "
+                f"{exc.strerror or exc}"
+            ) from exc

@@ -196,13 +196,16 @@ class S3Storage(S3Multipart, StorageBackend):
         self.s3.object_name(key)  # a bad key is an error here too, as on every backend
         return None
 
-    async def url(self, key: str, *, expires: int | None = None) -> str | None:
-        """The CDN URL of ``key`` when ``cdn_url`` is set, else a presigned GET URL.
+    async def url(
+        self, key: str, *, expires: int | None = None, private: bool = False
+    ) -> str | None:
+        """The CDN URL of ``key`` when ``cdn_url`` is set (unless ``private``), else a
+        presigned GET URL.
 
         ``expires`` defaults to ``[storage.s3] presign_expires``.
         """
         name = self.s3.object_name(key)
-        if self.s3_config.cdn_url:
+        if self.s3_config.cdn_url and not private:
             return f"{self.s3_config.cdn_url}/{quote(name)}"
         return await self.s3.run(
             f"sign {key}",

@@ -151,6 +151,7 @@ async def list_videos(query_args: ListQuery) -> dict[str, Any]:
 @validate_response(VideoOut)
 async def get_video(video_id: str) -> dict[str, Any]:
     """One video with its status, renditions and media URLs."""
+    await access.require_browse()  # members-only: log in first, so ids cannot be probed
     async with runtime().db.read() as s:
         video = await videos.get_video(s, video_id)
         await access.require_watch(video)
@@ -166,6 +167,7 @@ async def patch_video(video_id: str, data: VideoPatch) -> dict[str, Any]:
     A privacy change invalidates every media link of the video given out before it.
     """
     rt = runtime()
+    await access.require_browse()  # (before looking the id up: see get_video)
     async with rt.db.read() as s:  # (not inside the write: checking a token may write)
         await access.require_change(await videos.get_video(s, video_id))
     async with rt.db.session() as s:
@@ -185,6 +187,7 @@ async def patch_video(video_id: str, data: VideoPatch) -> dict[str, Any]:
 async def delete_video(video_id: str) -> Deleted:
     """Delete a video, its files, and cancel its transcode (the owner or an admin)."""
     rt = runtime()
+    await access.require_browse()  # (before looking the id up: see get_video)
     async with rt.db.read() as s:
         await access.require_change(await videos.get_video(s, video_id))
     await videos.delete_video(rt.db, rt.storage, video_id)

@@ -25,7 +25,7 @@ from quart import (
 )
 from werkzeug.wrappers import Response as BaseResponse
 
-from streamforge.auth import accounts, sessions, throttle
+from streamforge.auth import accounts, quota, sessions, throttle
 from streamforge.auth.accounts import Account
 from streamforge.auth.secret import load_secret_key
 from streamforge.auth.tokens import authenticate_token
@@ -125,9 +125,17 @@ async def _template_context() -> dict[str, Any]:
 
 @blueprint.get("/api/v1/me")
 async def me() -> dict[str, Any]:
-    """Who the request acts as (401 when nobody): for scripts checking their token."""
+    """Who the request acts as (401 when nobody), and its upload quota: ``used`` bytes,
+    ``limit`` and ``available`` (both null when unlimited)."""
     account = await require_account()
-    return {"id": account.id, "name": account.name, "role": str(account.role)}
+    rt = runtime()
+    usage = await quota.usage_of(rt.db, rt.settings, account.id)
+    return {
+        "id": account.id,
+        "name": account.name,
+        "role": str(account.role),
+        "quota": usage.as_dict(),
+    }
 
 
 # -- pages ------------------------------------------------------------------------------
@@ -140,11 +148,11 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _client_address() -> str:
+def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def _same_origin() -> bool:
+def same_origin() -> bool:
     """A login form posted from another site (login CSRF) is refused.
 
     Browsers say where a request comes from in ``Sec-Fetch-Site``. ``Origin`` is the
@@ -171,13 +179,13 @@ def _set_cookie(response: BaseResponse, value: str) -> None:
     )
 
 
-async def _page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+async def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
     from streamforge.web.pages import render_page
 
     return await render_page(template, **context), status
 
 
-async def _log_in(account: Account, target: str) -> BaseResponse:
+async def log_in(account: Account, target: str) -> BaseResponse:
     rt = runtime()
     old = await current_login()
     if old is not None:  # a session planted before login is worth nothing after it
@@ -192,7 +200,7 @@ async def _log_in(account: Account, target: str) -> BaseResponse:
 async def login_form() -> Any:
     if not await accounts.has_admin(runtime().db):
         return redirect("/setup", 303)
-    return await _page("login.html", next=_safe_next(request.args.get("next")))
+    return await page("login.html", next=_safe_next(request.args.get("next")))
 
 
 @blueprint.post("/login")
@@ -201,26 +209,26 @@ async def login() -> Any:
     form = await request.form
     name = form.get("name", "")[:64]
     target = _safe_next(form.get("next"))
-    if not _same_origin():
+    if not same_origin():
         raise Forbidden("login refused: the form was sent from another site")
     auth = rt.settings.auth
     limits = [
         throttle.Limit(f"account:{name.lower()}", auth.login_attempts_per_account),
-        throttle.Limit(f"address:{_client_address()}", auth.login_attempts_per_address),
+        throttle.Limit(f"address:{client_address()}", auth.login_attempts_per_address),
     ]
     wait = await throttle.wait_needed(rt.db, limits, auth.login_window)
     if wait > 0:
         minutes = math.ceil(wait / 60)
         message = f"too many failed logins: try again in {minutes} minute(s)"
-        html, status = await _page("login.html", 429, error=message, name=name, next=target)
+        html, status = await page("login.html", 429, error=message, name=name, next=target)
         return Response(html, status, headers={"Retry-After": str(math.ceil(wait))})
     try:
         account = await accounts.authenticate(rt.db, name, form.get("password", ""))
     except AuthenticationFailed as exc:
         await throttle.record_failure(rt.db, limits, auth.login_window)
-        return await _page("login.html", 401, error=str(exc), name=name, next=target)
+        return await page("login.html", 401, error=str(exc), name=name, next=target)
     await throttle.forget(rt.db, limits[0].key)
-    return await _log_in(account, target)
+    return await log_in(account, target)
 
 
 @blueprint.post("/logout")
@@ -240,8 +248,8 @@ async def setup() -> Any:
     if await accounts.has_admin(rt.db):
         raise NotFound("setup is done: an admin exists (log in instead)")
     if request.method == "GET":
-        return await _page("setup.html")
-    if not _same_origin():
+        return await page("setup.html")
+    if not same_origin():
         raise Forbidden("setup refused: the form was sent from another site")
     form = await request.form
     name, password = form.get("name", ""), form.get("password", "")
@@ -250,5 +258,5 @@ async def setup() -> Any:
             raise InvalidRequest("the two passwords differ")
         account = await accounts.create_user(rt.db, name, password, Role.ADMIN, first_admin=True)
     except InvalidRequest as exc:
-        return await _page("setup.html", 400, error=str(exc), name=name[:64])
-    return await _log_in(account, "/")
+        return await page("setup.html", 400, error=str(exc), name=name[:64])
+    return await log_in(account, "/")

@@ -27,6 +27,7 @@ from streamforge.db.models import Privacy, Video, VideoStatus
 from streamforge.errors import AuthenticationFailed
 from streamforge.events import Event, make_event
 from streamforge.library.serialize import video_to_dict
+from streamforge.metrics import WEBSOCKET_CLIENTS
 from streamforge.runtime import Runtime
 from streamforge.web.auth import current_account
 from streamforge.web.event_access import Facts, VideoFacts, may_receive
@@ -217,8 +218,11 @@ async def events() -> Response | None:
     # listen before accepting and before any snapshot is taken, so nothing falls between
     stop_listening = rt.events.listen(on_event)
     tasks: list[asyncio.Task[Any]] = []
+    connected = False
     try:
         await websocket.accept()
+        connected = True
+        WEBSOCKET_CLIENTS.inc()
         tasks = [
             asyncio.create_task(t)
             for t in (read_client(), heartbeat(), send_events(), watch_sends(), too_slow.wait())
@@ -236,6 +240,8 @@ async def events() -> Response | None:
             with contextlib.suppress(TimeoutError, Exception):
                 await asyncio.wait_for(websocket.close(1013, "too slow: reconnect"), 1.0)
     finally:
+        if connected:
+            WEBSOCKET_CLIENTS.dec()
         stop_listening()
         for task in [*tasks, *drainer]:
             task.cancel()

@@ -1,8 +1,9 @@
 """Published media: ``/media/<video_id>/<path>`` with Range and conditional requests.
 
 Only files of a ``ready`` video are served (a player never sees a half-made video), only
-under ``hls/``, ``thumbs/`` or ``poster.jpg``, and every key is validated by the storage
-layer's rules. Remote storage answers with a redirect to its own URL.
+under ``hls/``, ``thumbs/``, ``poster.jpg`` or an uploaded ``poster-<hash>.jpg``, and every
+key is validated by the storage layer's rules. Remote storage answers with a redirect to
+its own URL.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from streamforge.auth import media_links, policy
 from streamforge.config import Settings
 from streamforge.db.models import Privacy, Video, VideoStatus
 from streamforge.errors import InvalidKey, NotFound
+from streamforge.library.posters import is_custom_poster
 from streamforge.library.videos import video_prefix
 from streamforge.runtime import Runtime
 from streamforge.storage import ObjectInfo, validate_key
@@ -45,6 +47,13 @@ SHORT = "public, max-age=10"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 ALLOWED_ROOTS = ("hls/", "thumbs/")
 ALLOWED_FILES = ("poster.jpg",)
+#: Files that name others by relative URL (playlists, the manifest, the thumbnails' VTT):
+#: always sent from here, never redirected to remote storage, so what they name resolves
+#: against /media/… again (a presigned URL signs one object only).
+SENT_BY_US = (".m3u8", ".json", ".vtt")
+#: Lifetime of a remote storage URL a non-public video's file is redirected to: long
+#: enough to fetch it, short enough that a copied URL soon stops working.
+PRIVATE_REDIRECT_SECONDS = 120
 
 
 def content_type(rel: str) -> str:
@@ -185,15 +194,18 @@ async def serve(video_id: str, rel: str) -> Any:
         validate_key(rel)
     except InvalidKey:
         raise NotFound("no such file") from None
-    if not (rel.startswith(ALLOWED_ROOTS) or rel in ALLOWED_FILES):
+    if not (rel.startswith(ALLOWED_ROOTS) or rel in ALLOWED_FILES or is_custom_poster(rel)):
         raise NotFound("no such file")
     rt = runtime()
     video = await published(rt, video_id)
     if video is None or not await may_fetch(rt, video_id, video, token):
         raise NotFound("no such file")
     key = video_prefix(video_id) + rel
-    if rt.storage.local_path(key) is None:
-        url = await rt.storage.url(key)
+    if rt.storage.local_path(key) is None and not rel.endswith(SENT_BY_US):
+        if video.privacy == Privacy.PUBLIC and rt.settings.auth.public_library:
+            url = await rt.storage.url(key)
+        else:
+            url = await rt.storage.url(key, expires=PRIVATE_REDIRECT_SECONDS, private=True)
         if url:
             return redirect(url, 302)
     info = await rt.storage.stat(key)

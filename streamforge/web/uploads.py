@@ -13,7 +13,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from quart import Blueprint, Quart, Response, current_app, request
-from quart.wrappers import Request
+from werkzeug.datastructures import Headers
 
 from streamforge.db.models import UploadSession
 from streamforge.jobs.service import queue_job
@@ -21,7 +21,9 @@ from streamforge.library import uploads
 from streamforge.library.notify import announce_uploaded
 from streamforge.library.uploads import CHECKSUMS, Checksum, UploadRejected, Writers
 from streamforge.library.videos import Imported
+from streamforge.metrics import counted_upload
 from streamforge.web import access
+from streamforge.web.bodies import BodyLimit
 from streamforge.web.errors import error_body
 from streamforge.web.state import app_state, runtime
 
@@ -36,22 +38,19 @@ MAX_METADATA_HEADER = 16 * 1024
 blueprint = Blueprint("tus", __name__, url_prefix=PREFIX)
 
 
-class UploadRequest(Request):
-    """tus chunks are streamed to disk, so the app-wide MAX_CONTENT_LENGTH (meant for JSON)
-    does not apply to them; the upload's own limits do. Every other body keeps it."""
+def _is_chunk(method: str, path: str, headers: Headers) -> bool:
+    under_tus = path == PREFIX or path.startswith(PREFIX + "/")
+    mimetype = headers.get("Content-Type", "").split(";")[0].strip().lower()
+    return under_tus and mimetype == OFFSET_STREAM
 
-    def __init__(self, method: str, scheme: str, path: str, *args: Any, **kwargs: Any) -> None:
-        headers = args[1] if len(args) > 1 else kwargs["headers"]  # (query_string, headers, …)
-        under_tus = path == PREFIX or path.startswith(PREFIX + "/")
-        mimetype = headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if under_tus and mimetype == OFFSET_STREAM:
-            kwargs["max_content_length"] = None
-        super().__init__(method, scheme, path, *args, **kwargs)
+
+#: tus chunks are streamed to disk: the upload's own limits apply, not the app-wide one.
+BODY_LIMIT = BodyLimit(_is_chunk, None)
 
 
 def install(app: Quart) -> None:
-    """Serve tus on ``app``: the request class, the writer registry, the blueprint."""
-    app.request_class = UploadRequest
+    """Serve tus on ``app``: the writer registry, the blueprint (the body limit is
+    :data:`BODY_LIMIT`, applied by the app's request class)."""
     app.extensions[WRITERS] = Writers()
     app.register_blueprint(blueprint)
 
@@ -192,7 +191,7 @@ async def _append(upload_id: str, offset: int) -> UploadSession:
             rt.settings,
             upload_id,
             offset=offset,
-            body=request.body,
+            body=counted_upload(request.body),
             content_length=request.content_length,
             checksum=parse_checksum(request.headers.get("Upload-Checksum")),
         )

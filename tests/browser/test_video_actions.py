@@ -3,11 +3,14 @@ after confirming, retry a failed job from the admin page."""
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from PIL import Image
 
 from tests.authn import log_in
 from tests.chromium import screenshot
@@ -89,3 +92,34 @@ def test_retry_button_requeues_a_failed_job(browser: Any, tmp_path: Path) -> Non
         assert failed["error"].startswith("not a supported video file")
         page.reload()
         assert row.locator("td").nth(2).inner_text() == "2 / 2"
+
+
+def test_set_a_poster_then_go_back_to_the_generated_one(browser: Any, tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    video_id = add(config, make_clip(tmp_path / "pier.mp4", width=160, height=120, seconds=1))
+    picture = tmp_path / "my poster.png"
+    Image.new("RGB", (800, 450), (200, 40, 40)).save(picture)
+    with running_server(config) as server:
+        generated = server.wait_for(video_id, lambda v: v["status"] == "ready")["poster_url"]
+        page = browser.new_page()
+        log_in(page, server.url)
+        page.goto(server.url + f"/v/{video_id}")
+        page.click(".video-poster >> xpath=.. >> summary")
+        page.set_input_files(".video-poster [name=poster]", str(picture))
+        page.click(".video-poster [type=submit]")
+        page.wait_for_selector(".video-actions-status:text('Poster saved.')")
+        chosen = server.json(f"/api/v1/videos/{video_id}")["poster_url"]
+        assert chosen != generated
+        assert "/poster-" in chosen
+        assert page.get_attribute("video", "poster") == chosen  # the page shows it at once
+        status, body, headers = server.get(urlsplit(chosen).path)
+        assert status == 200
+        assert headers["Content-Type"] == "image/jpeg"
+        with Image.open(io.BytesIO(body)) as served:
+            assert served.format == "JPEG"
+            assert served.getpixel((10, 10))[0] > 150  # our red, re-encoded
+
+        page.click("[data-reset-poster]")
+        page.wait_for_selector(".video-actions-status:text('The generated poster is back.')")
+        assert server.json(f"/api/v1/videos/{video_id}")["poster_url"] == generated
+        assert page.get_attribute("video", "poster") == generated

@@ -6,16 +6,21 @@ import asyncio
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from quart import Quart
 
 from streamforge.app import create_app
+from streamforge.auth import media_links
+from streamforge.auth.secret import load_secret_key
+from streamforge.db.models import Privacy
 from streamforge.runtime import Runtime
+from streamforge.web.media import PRIVATE_REDIRECT_SECONDS
 from streamforge.web.state import AppState
 from tests.conftest import make_settings
 from tests.s3server import s3_env, unique_bucket
-from tests.web.helpers import SEGMENT, add_ready_video
+from tests.web.helpers import FILES, SEGMENT, add_ready_video
 
 SEG = "hls/360p/seg_00000.m4s"
 
@@ -90,3 +95,40 @@ async def test_s3_media_redirects_to_the_cdn(tmp_path: Path, moto_url: str) -> N
         response = await app.test_client().get(f"/media/{video_id}/{SEG}")
         assert response.status_code == 302
         assert response.headers["Location"] == f"https://cdn.example.org/videos/{video_id}/{SEG}"
+
+
+@pytest.mark.parametrize(
+    "rel",
+    ["hls/master.m3u8", "hls/360p/playlist.m3u8", "hls/manifest.json", "thumbs/thumbnails.vtt"],
+)
+async def test_files_that_name_others_are_sent_from_here_on_s3(
+    tmp_path: Path, moto_url: str, rel: str
+) -> None:
+    """A playlist redirected to a presigned URL would make the player resolve its segments
+    against S3 (unsigned): playlists, the manifest and the VTT come from /media/ itself."""
+    settings = make_settings(tmp_path, **s3_env(moto_url, unique_bucket(), create_bucket="true"))
+    app = create_app(settings, run_jobs=False)
+    async with app.test_app():
+        rt = await started(app)
+        video_id = await add_ready_video(rt)
+        response = await app.test_client().get(f"/media/{video_id}/{rel}")
+        assert response.status_code == 200
+        assert await response.get_data() == FILES[rel]
+
+
+async def test_a_private_videos_files_never_go_to_the_cdn(tmp_path: Path, moto_url: str) -> None:
+    env = s3_env(moto_url, unique_bucket(), create_bucket="true", cdn_url="https://cdn.example.org")
+    app = create_app(make_settings(tmp_path, **env), run_jobs=False)
+    async with app.test_app():
+        rt = await started(app)
+        video_id = await add_ready_video(rt, privacy=Privacy.PRIVATE)
+        token = media_links.sign(load_secret_key(rt.settings), video_id, 0, 600)
+        client = app.test_client()
+        assert (await client.get(f"/media/{video_id}/{SEG}")).status_code == 404
+        response = await client.get(f"/media/{video_id}/~{token}/{SEG}")
+        assert response.status_code == 302
+        location = response.headers["Location"]
+        assert location.startswith(moto_url), location  # presigned, not the CDN
+        query = parse_qs(urlsplit(location).query)
+        assert query["X-Amz-Expires"] == [str(PRIVATE_REDIRECT_SECONDS)]
+        assert await asyncio.to_thread(fetch, location) == SEGMENT

@@ -161,6 +161,29 @@ async def test_deleting(world: World) -> None:
     await matrix(world, expected, lambda c, v: c.delete(f"/api/v1/videos/{v}"))
 
 
+async def test_setting_a_poster(world: World) -> None:
+    import io
+
+    from PIL import Image
+
+    png = io.BytesIO()
+    Image.new("RGB", (64, 36), "red").save(png, "PNG")
+    expected = table(
+        public=[401, 403, 200, 403, 200],
+        unlisted=[401, 403, 200, 403, 200],
+        private=[404, 404, 200, 404, 200],
+    )
+    await matrix(
+        world,
+        expected,
+        lambda c, v: c.put(
+            f"/api/v1/videos/{v}/poster",
+            data=png.getvalue(),
+            headers={"Content-Type": "image/png"},
+        ),
+    )
+
+
 async def test_listing_shows_public_videos_and_mine_shows_your_own(world: World) -> None:
     ids = {p: await world.video(p, "list") for p in PRIVACIES}
     for who in WHO:
@@ -206,6 +229,46 @@ async def test_the_admin_area_needs_an_admin(world: World) -> None:
     job_id = await add_job(world.rt, "adminjob001", JobState.FAILED, attempts=3)
     retry = await routes_by_role(world, lambda c: c.post(f"/api/v1/jobs/{job_id}/retry"))
     assert retry == [401, 403, 403, 403, 200]
+
+
+async def test_the_account_page_and_your_own_tokens_need_an_account(world: World) -> None:
+    assert await routes_by_role(world, lambda c: c.get("/account")) == [303, 200, 200, 200, 200]
+    assert await routes_by_role(world, lambda c: c.get("/api/v1/me")) == [401, 200, 200, 200, 200]
+    mine = await routes_by_role(world, lambda c: c.get("/api/v1/me/tokens"))
+    assert mine == [401, 200, 200, 200, 200]
+    made = await routes_by_role(world, lambda c: c.post("/api/v1/me/tokens", json={}))
+    assert made == [401, 201, 201, 201, 201]
+    form = await routes_by_role(world, lambda c: c.post("/account/tokens", form={}))
+    assert form == [401, 201, 201, 201, 201]
+    # someone else's token is not there for you (the admin's too: revoke with the CLI)
+    owner_tokens = await (await world.clients["owner"].get("/api/v1/me/tokens")).get_json()
+    theirs = owner_tokens["items"][-1]["id"]  # (not the one its client sends)
+    revoke = await routes_by_role(world, lambda c: c.delete(f"/api/v1/me/tokens/{theirs}"))
+    assert revoke == [401, 404, 204, 404, 404]
+    # a password is changed from a logged-in browser only, never with a token
+    password = await routes_by_role(world, lambda c: c.post("/account/password", form={}))
+    assert password == [401, 403, 403, 403, 403]
+
+
+async def test_invites_need_an_admin_and_registration_is_closed_by_default(world: World) -> None:
+    listed = await routes_by_role(world, lambda c: c.get("/api/v1/invites"))
+    assert listed == [401, 403, 403, 403, 200]
+    made = await routes_by_role(world, lambda c: c.post("/api/v1/invites", json={}))
+    assert made == [401, 403, 403, 403, 201]
+    form = await routes_by_role(world, lambda c: c.post("/account/invites", form={}))
+    assert form == [401, 403, 403, 403, 201]
+    invite_id = (await made_invite(world))["id"]
+    revoke = await routes_by_role(world, lambda c: c.delete(f"/api/v1/invites/{invite_id}"))
+    assert revoke == [401, 403, 403, 403, 204]
+    # [auth] registration = "closed": a 404 for everyone (open and invite: test_registration)
+    assert await routes_by_role(world, lambda c: c.get("/register")) == [404] * 5
+    assert await routes_by_role(world, lambda c: c.post("/register", form={})) == [404] * 5
+
+
+async def made_invite(world: World) -> dict[str, Any]:
+    response = await world.clients["admin"].post("/api/v1/invites", json={"role": "viewer"})
+    body: dict[str, Any] = await response.get_json()
+    return body
 
 
 async def test_anonymous_pages_that_need_an_account_go_to_the_login(world: World) -> None:

@@ -1,6 +1,7 @@
-// Edit and delete on the video page. The form PATCHes /api/v1/videos/{id} and updates the
+// Edit, poster and delete on the video page. The form PATCHes /api/v1/videos/{id} and updates the
 // page in place (the player keeps playing); Delete asks first, DELETEs, then goes to the
-// library. The section stays hidden without JavaScript: the page is then read-only.
+// library. A chosen poster image is PUT as it is (the server re-encodes it). The section
+// stays hidden without JavaScript: the page is then read-only.
 
 import { csrfHeaders } from "./csrf.js";
 
@@ -14,14 +15,15 @@ function explain(body, status) {
 }
 
 async function send(url, method, data) {
+  const file = data instanceof Blob;
   const response = await fetch(url, {
     method,
     headers: {
       Accept: "application/json",
       ...csrfHeaders(),
-      ...(data ? { "Content-Type": "application/json" } : {}),
+      ...(data ? { "Content-Type": file ? data.type : "application/json" } : {}),
     },
-    body: data ? JSON.stringify(data) : undefined,
+    body: data && !file ? JSON.stringify(data) : data,
   });
   const body = await response.json().catch(() => null);
   if (!response.ok) throw new Error(explain(body, response.status));
@@ -68,6 +70,34 @@ if (box) {
       say(`Not saved: ${error.message}`, true);
     } finally {
       save.disabled = false;
+    }
+  });
+
+  const posterForm = box.querySelector(".video-poster");
+  const showPoster = (video) => {
+    const player = document.querySelector("video");
+    if (player && video.poster_url) player.poster = video.poster_url;
+  };
+  posterForm?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const [picture] = posterForm.querySelector("[name=poster]").files;
+    if (!picture) return;
+    say("Uploading the poster…");
+    try {
+      showPoster(await send(`${url}/poster`, "PUT", picture));
+      say("Poster saved.");
+      posterForm.reset();
+    } catch (error) {
+      say(`Poster not saved: ${error.message}`, true);
+    }
+  });
+  posterForm?.querySelector("[data-reset-poster]").addEventListener("click", async () => {
+    say("Restoring the generated poster…");
+    try {
+      showPoster(await send(`${url}/poster`, "DELETE"));
+      say("The generated poster is back.");
+    } catch (error) {
+      say(`Not restored: ${error.message}`, true);
     }
   });
 
