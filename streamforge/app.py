@@ -17,16 +17,23 @@ from streamforge.library.uploads import purge_forever
 from streamforge.plugins import Registry, call_hook_sync
 from streamforge.runtime import Runtime
 from streamforge.web import (
+    account,
     admin,
     api,
     auth,
+    bodies,
     cors,
     direct_uploads,
     docs,
     errors,
     events_ws,
+    health,
     media,
+    metrics,
     pages,
+    posters,
+    proxies,
+    registration,
     security,
     uploads,
 )
@@ -50,7 +57,8 @@ def create_app(
     app.url_map.merge_slashes = False
     app.config.update(
         JSON_SORT_KEYS=False,
-        MAX_CONTENT_LENGTH=1 * 1024 * 1024,  # JSON bodies; uploads have their own limits
+        # JSON bodies and forms; upload data has its own limits (web/uploads.py, posters.py)
+        MAX_CONTENT_LENGTH=settings.server.max_request_bytes,
         QUART_SCHEMA_SWAGGER_JS_URL="/docs/assets/swagger-ui-bundle.js",
         QUART_SCHEMA_SWAGGER_CSS_URL="/docs/assets/swagger-ui.css",
     )
@@ -69,8 +77,14 @@ def create_app(
     auth.install(app)
     security.install(app)
     app.register_blueprint(api.blueprint)
+    health.install(app)
+    metrics.install(app, enabled=settings.metrics.enabled)
     app.register_blueprint(admin.blueprint)
+    app.register_blueprint(account.blueprint)
+    registration.install(app)
+    app.request_class = bodies.request_class(uploads.BODY_LIMIT, posters.BODY_LIMIT)
     uploads.install(app)
+    app.register_blueprint(posters.blueprint)
     app.register_blueprint(direct_uploads.blueprint)
     app.register_blueprint(events_ws.blueprint)
     app.register_blueprint(media.blueprint)
@@ -107,4 +121,6 @@ def create_app(
             state.runtime = None
             state.jobs = None
 
+    # outermost: every request and socket sees the client behind a trusted proxy
+    app.asgi_app = proxies.ProxyHeaders(app.asgi_app, settings.server.trusted_proxies)  # type: ignore[method-assign]
     return app

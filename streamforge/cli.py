@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -19,6 +18,7 @@ import click
 from streamforge import __version__
 from streamforge.config import DEFAULT_CONFIG_NAME, Settings, find_config_path, load_settings
 from streamforge.errors import StreamForgeError
+from streamforge.logs import setup_logging
 
 T = TypeVar("T")
 
@@ -28,18 +28,8 @@ def _settings(ctx: click.Context) -> Settings:
     if cached is None:
         cached = load_settings(find_config_path(ctx.obj.get("config")))
         ctx.obj["settings"] = cached
-        _setup_logging(cached.logging.level)
+        setup_logging(cached.logging)
     return cached
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("dramatiq", "hypercorn.access", "aiosqlite", "libav", "alembic"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -90,19 +80,67 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 
 
 @cli.command()
-@click.option("--threads", type=int, default=None, help="Concurrent jobs (default [jobs] workers).")
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Worker processes (default [jobs] processes); above 1, a supervisor restarts "
+    "any that dies.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Concurrent jobs per process (default [jobs] workers).",
+)
+@click.option(
+    "--queues",
+    metavar="Q1,Q2,...",
+    default=None,
+    help="Queues to take (default [jobs] queues, else all this machine can serve): "
+    "transcode, transcode.<family> (e.g. transcode.nvidia), notifications, maintenance.",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Answer GET /metrics on this port (default [metrics] worker_port; 0: no); "
+    "with --processes N, worker i uses this port + i.",
+)
+@click.option("--supervised-by", type=int, default=None, hidden=True)
+@click.option("--index", type=int, default=0, hidden=True)
 @click.pass_context
-def worker(ctx: click.Context, threads: int | None) -> None:
-    """Run a transcoding worker for the scale-out mode ([broker] url must be set)."""
+def worker(
+    ctx: click.Context,
+    processes: int | None,
+    threads: int | None,
+    queues: str | None,
+    metrics_port: int | None,
+    supervised_by: int | None,
+    index: int,
+) -> None:
+    """Run transcoding workers for the scale-out mode ([broker] url must be set)."""
     settings = _settings(ctx)
     if not settings.broker.url:
         raise StreamForgeError(
             "`worker` needs a broker: set [broker] url (e.g. redis://localhost:6379/0). "
             "In the embedded mode `streamforge serve` runs the jobs itself."
         )
-    from streamforge.jobs.service import run_worker
+    from streamforge.jobs.service import worker_main
 
-    _run(run_worker(settings, threads=threads, announce=_say))
+    code = worker_main(
+        settings,
+        config=find_config_path(ctx.obj.get("config")),
+        processes=processes,
+        threads=threads,
+        queues=queues,
+        metrics_port=metrics_port,
+        supervised_by=supervised_by,
+        index=index,
+        announce=_say,
+    )
+    if code:
+        sys.exit(code)
 
 
 # -- init / migrate --------------------------------------------------------------------------
@@ -276,12 +314,33 @@ def user_enable(ctx: click.Context, name: str) -> None:
 @user.command("list")
 @click.pass_context
 def user_list(ctx: click.Context) -> None:
-    """List users: name, role, state."""
-    from streamforge.auth.accounts import list_users
+    """List users: name, role, state, bytes used, quota."""
+    from streamforge.auth.quota import list_usage
 
-    for row in _with_db(ctx, list_users):
+    settings = _settings(ctx)
+    for row in _with_db(ctx, lambda db: list_usage(db, settings)):
         state = "disabled" if row.disabled else "enabled"
-        click.echo(f"{row.name:<24} {row.role:<9} {state}")
+        limit = "unlimited" if row.usage.limit is None else str(row.usage.limit)
+        if row.own_quota is None and row.role != "admin":
+            limit = f"default:{limit}"
+        click.echo(f"{row.name:<24} {row.role:<9} {state:<8} {row.usage.used:>14} {limit}")
+
+
+@user.command("quota")
+@click.argument("name")
+@click.argument("size", metavar="BYTES|unlimited|default")
+@click.pass_context
+def user_quota(ctx: click.Context, name: str, size: str) -> None:
+    """Set how many bytes of uploads NAME may keep (`default`: [auth] default_quota)."""
+    from streamforge.auth.quota import format_bytes, parse_quota, set_quota
+
+    value = parse_quota(size)
+    _with_db(ctx, lambda db: set_quota(db, name, value))
+    if value is None:
+        _say(f"{name} follows the default quota ([auth] default_quota)")
+    else:
+        shown = "unlimited" if value == 0 else f"{format_bytes(value)} ({value} bytes)"
+        _say(f"quota of {name}: {shown}")
 
 
 @cli.group()
@@ -324,6 +383,57 @@ def token_revoke(ctx: click.Context, token_id: str) -> None:
 
     _with_db(ctx, lambda db: revoke_token(db, token_id))
     _say(f"token {token_id} revoked")
+
+
+@cli.group()
+def invite() -> None:
+    """Manage invites: single-use registration links ([auth] registration = "invite")."""
+
+
+@invite.command("create")
+@click.option(
+    "--role",
+    type=click.Choice(["viewer", "uploader"]),
+    help="Role of the account it makes (default: [auth] registration_role).",
+)
+@click.option("--days", type=float, default=7.0, show_default=True, help="Days it stays valid.")
+@click.pass_context
+def invite_create(ctx: click.Context, role: str | None, days: float) -> None:
+    """Make an invite; its registration link alone is the last line of stdout."""
+    from streamforge.auth.invites import create_invite
+    from streamforge.db.models import Role
+
+    settings = _settings(ctx)
+    chosen = Role(role or settings.auth.registration_role)
+    made = _with_db(ctx, lambda db: create_invite(db, chosen, days=days))
+    until = made.expires_at.isoformat(timespec="minutes")
+    _say(f"invite {made.id} for a new {chosen}, valid until {until}; it is shown once:")
+    if settings.auth.registration == "closed":
+        _say('note: [auth] registration is "closed": the link works once it is "invite"')
+    click.echo(f"{settings.listen_url}/register?invite={made.code}")
+
+
+@invite.command("list")
+@click.pass_context
+def invite_list(ctx: click.Context) -> None:
+    """List invites: id, role, state, expiry, who made and who used each; never the codes."""
+    from streamforge.auth.invites import list_invites
+
+    for row in _with_db(ctx, list_invites):
+        expires = row.expires_at.isoformat(timespec="minutes")
+        made_by, used_by = row.created_by or "-", row.used_by or "-"
+        click.echo(f"{row.id}  {row.role:<9} {row.state:<8} {expires}  {made_by:<24} {used_by}")
+
+
+@invite.command("revoke")
+@click.argument("invite_id")
+@click.pass_context
+def invite_revoke(ctx: click.Context, invite_id: str) -> None:
+    """Revoke an unused invite by its id (see `invite list`)."""
+    from streamforge.auth.invites import revoke_invite
+
+    _with_db(ctx, lambda db: revoke_invite(db, invite_id))
+    _say(f"invite {invite_id} revoked")
 
 
 # -- plugins / doctor ----------------------------------------------------------------------

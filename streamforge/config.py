@@ -1,4 +1,5 @@
-"""Configuration: one TOML file plus ``STREAMFORGE_<SECTION>__<KEY>`` environment overrides.
+"""Configuration: one TOML file plus ``STREAMFORGE_<SECTION>__<KEY>`` environment overrides,
+and conventional variables (``DATABASE_URL``, ``REDIS_URL``, …) for keys left unset.
 
 Everything is validated by pydantic models that refuse unknown keys. A mistake ends startup
 with one :class:`~streamforge.errors.ConfigError` line naming the file (or variable), the
@@ -9,6 +10,7 @@ the plugin's own ``Config`` model by :func:`validate_plugin_config`.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -21,6 +23,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -64,6 +67,31 @@ class ServerSection(Section):
     sendfile: Literal["", "x-accel-redirect", "x-sendfile"] = ""
     #: With x-accel-redirect: the internal nginx location that maps to the storage root.
     sendfile_prefix: str = "/internal-media/"
+    #: Reverse proxies (IP addresses or CIDR networks) whose X-Forwarded-For and
+    #: X-Forwarded-Proto are believed. Empty: nobody's; the direct peer is the client.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    #: Largest request body in bytes, except upload data (tus chunks, posters), which
+    #: has its own limits.
+    max_request_bytes: int = Field(1024 * 1024, ge=1024)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        out = []
+        for entry in value:
+            try:
+                out.append(str(ipaddress.ip_network(entry.strip())))
+            except ValueError as exc:
+                if "has host bits set" in str(exc):
+                    network = ipaddress.ip_network(entry.strip(), strict=False)
+                    raise ValueError(
+                        f"{entry!r} has host bits set: write {str(network)!r}"
+                    ) from None
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network "
+                    '(e.g. "10.0.0.1", "10.0.0.0/8", "fd00::/8")'
+                ) from None
+        return out
 
     @field_validator("sendfile_prefix")
     @classmethod
@@ -95,10 +123,19 @@ class ServerSection(Section):
 
 
 class DatabaseSection(Section):
-    #: SQLAlchemy URL. Empty: SQLite file ``<data_dir>/streamforge.db``.
+    #: ``postgresql://user:password@host/name`` (also ``postgres://``,
+    #: ``postgresql+asyncpg://``) or ``sqlite:///path``. Empty: SQLite file
+    #: ``<data_dir>/streamforge.db``. Also ``$DATABASE_URL``.
     url: str = ""
-    #: Seconds SQLite waits for a lock before giving up.
+    #: Seconds a write waits for another's lock before giving up (PostgreSQL: lock_timeout).
     busy_timeout: float = Field(15.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _driver(cls, value: str) -> str:
+        from streamforge.db.urls import normalize_database_url
+
+        return normalize_database_url(value) if value else value
 
 
 class BrokerSection(Section):
@@ -165,10 +202,23 @@ class JobsSection(Section):
     lease_seconds: float = Field(60, ge=1)
     #: First retry delay in seconds; doubles for each further attempt.
     retry_backoff: float = Field(10, ge=0)
-    #: In-process mode: how many transcodes run at once.
+    #: How many transcodes one process runs at once: serve's embedded jobs, and each
+    #: `streamforge worker` process (its --threads).
     workers: int = Field(1, ge=1, le=64)
+    #: `streamforge worker`: how many worker processes (its --processes).
+    processes: int = Field(1, ge=1, le=256)
+    #: `streamforge worker`: the queues it takes (its --queues). Empty: every queue this
+    #: machine can serve (transcode, each hardware family whose encoder works here,
+    #: notifications, maintenance).
+    queues: list[str] = Field(default_factory=list)
+    #: Seconds a stopping process (SIGTERM) lets running transcodes finish; then they are
+    #: handed back (requeued at once, no attempt counted).
+    shutdown_grace: float = Field(20, ge=0, le=3600)
     #: Seconds between reconciler passes.
     reconcile_interval: float = Field(5, gt=0)
+    #: With an external broker: a queued job whose last message is older than this is sent
+    #: again (a flushed broker, or a message held by a worker that was killed).
+    requeue_after: float = Field(600, gt=0)
 
 
 class PluginsSection(Section):
@@ -223,6 +273,13 @@ class AuthSection(Section):
     public_library: bool = True
     #: Who may create an account: "closed" (admins make them), "invite" or "open".
     registration: Literal["open", "invite", "closed"] = "closed"
+    #: The role of an account made at /register without an invite (invites carry their own).
+    registration_role: Literal["viewer", "uploader"] = "viewer"
+    #: Registration attempts allowed per client address within login_window seconds.
+    register_attempts_per_address: int = Field(10, ge=1)
+    #: Bytes of uploads each account may keep (sources of its videos plus unfinished
+    #: uploads); 0 is unlimited. ``streamforge user quota`` sets one account's own.
+    default_quota: int = Field(0, ge=0)
     #: Signs CSRF tokens and private media links. Empty: a random key kept in
     #: <data_dir>/secret_key. With several web nodes, set the same value on each.
     secret_key: SecretStr = SecretStr("")
@@ -245,6 +302,22 @@ class AuthSection(Section):
 
 class LoggingSection(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
+    #: "text": one readable line per record. "json": one JSON object per line (time,
+    #: level, logger, message, and fields such as video_id, job_id, exception).
+    format: Literal["text", "json"] = "text"
+
+
+class MetricsSection(Section):
+    #: Serve Prometheus metrics at GET /metrics.
+    enabled: bool = True
+    #: When set, a scrape must send "Authorization: Bearer <token>". Empty: anyone who
+    #: reaches the server may read the figures (counts and timings; no names or titles).
+    token: SecretStr = SecretStr("")
+    #: `streamforge worker` answers GET /metrics on this port (0: it does not); also
+    #: `worker --metrics-port`. Transcode timings are kept by the process that transcodes.
+    worker_port: int = Field(0, ge=0, le=65535)
+    #: Address the worker's metrics port listens on ("0.0.0.0" in a container).
+    worker_host: str = "127.0.0.1"
 
 
 class Settings(Section):
@@ -263,9 +336,12 @@ class Settings(Section):
     uploads: UploadsSection = Field(default_factory=UploadsSection)
     auth: AuthSection = Field(default_factory=AuthSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
+    metrics: MetricsSection = Field(default_factory=MetricsSection)
 
     #: Where the settings came from (for messages); not a config key.
     source: str = Field("defaults", exclude=True)
+    #: Keys set by a conventional environment variable (ENV_ALIASES), and its name.
+    _aliased: dict[tuple[str, ...], str] = PrivateAttr(default_factory=dict)
 
     @property
     def data_dir(self) -> Path:
@@ -310,6 +386,11 @@ def redact_url(url: str) -> str:
 
 
 def _describe(value: object) -> str:
+    if isinstance(value, str) and "@" in value:
+        try:  # a URL's password never reaches a message
+            value = redact_url(value)
+        except ValueError:
+            value = "(not shown: it may hold a password)"
     text = repr(value)
     if len(text) > 60:
         text = text[:57] + "..."
@@ -322,6 +403,7 @@ def _format_error(
     data: Mapping[str, Any],
     prefix: tuple[str, ...] = (),
     overrides: Mapping[str, Any] | None = None,
+    aliased: Mapping[tuple[str, ...], str] | None = None,
 ) -> str:
     """One line per problem: file (or variable), key, what was expected, what was found."""
     lines = []
@@ -331,6 +413,8 @@ def _format_error(
         where = file_where
         if overrides and _lookup(overrides, full_loc) is not None:
             where = ENV_PREFIX + "__".join(str(p).upper() for p in full_loc)
+        elif aliased and tuple(map(str, full_loc)) in aliased:
+            where = aliased[tuple(map(str, full_loc))]
         key = _dotted([str(p) for p in full_loc])
         kind = err["type"]
         found = _lookup(data, full_loc)
@@ -414,6 +498,45 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, object]]:
     return out
 
 
+#: Conventional environment variables and the key each stands for. Each fills its key only
+#: when neither the config file nor a STREAMFORGE_ variable sets it (a value of "" is unset):
+#: variables meant for other programs never override what StreamForge was told. S3_BUCKET
+#: also selects ``[storage] backend = "s3"`` when no backend is set. (AWS_ACCESS_KEY_ID and
+#: AWS_SECRET_ACCESS_KEY are read the same way by the s3 plugin itself, when it connects.)
+ENV_ALIASES: dict[str, tuple[str, ...]] = {
+    "DATABASE_URL": ("database", "url"),
+    "REDIS_URL": ("broker", "url"),
+    "S3_ENDPOINT": ("storage", "s3", "endpoint"),
+    "S3_BUCKET": ("storage", "s3", "bucket"),
+    "CDN_URL": ("storage", "s3", "cdn_url"),
+}
+
+
+def env_aliases(
+    environ: Mapping[str, str], configured: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
+    """The keys :data:`ENV_ALIASES` fill in, as nested tables, and the variable behind each
+    key. ``configured``: the config file merged with the STREAMFORGE_ variables."""
+    tables: dict[str, Any] = {}
+    used: dict[tuple[str, ...], str] = {}
+
+    def fill(loc: tuple[str, ...], value: str, name: str) -> None:
+        if _lookup(configured, loc) not in (None, ""):
+            return
+        table = tables
+        for part in loc[:-1]:
+            table = table.setdefault(part, {})
+        table[loc[-1]] = value  # text as given: URLs and names are not TOML
+        used[loc] = name
+
+    for name, loc in ENV_ALIASES.items():
+        if environ.get(name):
+            fill(loc, environ[name], name)
+    if ("storage", "s3", "bucket") in used:
+        fill(("storage", "backend"), "s3", "S3_BUCKET")
+    return tables, used
+
+
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in extra.items():
@@ -465,11 +588,18 @@ def load_settings(
         data = _merge(data, overrides)
         if where == "defaults":
             where = "environment"
+    aliases, aliased = env_aliases(environ, data)
+    if aliases:
+        data = _merge(data, aliases)
+        if where == "defaults":
+            where = "environment"
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_error(where, exc, data, overrides=overrides)) from None
+        message = _format_error(where, exc, data, overrides=overrides, aliased=aliased)
+        raise ConfigError(message) from None
     settings.source = where
+    settings._aliased = aliased
     return _resolve_paths(settings, Path(path).parent if path else Path.cwd())
 
 
@@ -499,4 +629,7 @@ def validate_plugin_config(settings: Settings, family: str, name: str, model: ty
         return model.model_validate(table)
     except ValidationError as exc:
         prefixed = {family: {name: table}}
-        raise ConfigError(_format_error(settings.source, exc, prefixed, (family, name))) from None
+        message = _format_error(
+            settings.source, exc, prefixed, (family, name), aliased=settings._aliased
+        )
+        raise ConfigError(message) from None

@@ -78,3 +78,17 @@ class AuthenticationFailed(StreamForgeError):
 
 class Forbidden(StreamForgeError):
     """The requester is known (or anonymous) and not allowed to do this."""
+
+
+class FileTooLarge(InvalidRequest):
+    """A file is larger than this server accepts (``[uploads] max_size``; HTTP 413)."""
+
+
+class QuotaExceeded(StreamForgeError):
+    """An upload would take its account past its upload quota (HTTP 413)."""
+
+    def __init__(self, message: str, *, used: int, quota: int, requested: int) -> None:
+        super().__init__(message)
+        self.used = used
+        self.quota = quota
+        self.requested = requested
