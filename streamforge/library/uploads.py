@@ -210,8 +210,15 @@ async def get_upload(db: Database, upload_id: str) -> UploadSession:
     return upload
 
 
-async def sync_part(db: Database, settings: Settings, upload: UploadSession) -> UploadSession:
-    """Make the part file agree with the recorded offset. The caller is the writer."""
+async def sync_part(db: Database, settings: Settings, upload_id: str) -> UploadSession:
+    """Make the part file agree with the recorded offset; return the upload.
+
+    The caller must be the upload's writer (:class:`Writers`). The offset is read here,
+    after that: an offset read before becoming the writer may be older than the file (a
+    PATCH that finished in between), and cutting the file to it would lose acknowledged
+    bytes.
+    """
+    upload = await _load(db, upload_id)
     if is_complete(upload):
         return upload
     path = part_path(settings, upload.id)
@@ -272,8 +279,8 @@ async def append(
     the bytes received so far are kept (unless a checksum was asked for) and the
     cancellation goes on.
     """
-    upload = await get_upload(db, upload_id)
-    upload = await sync_part(db, settings, upload)
+    await get_upload(db, upload_id)  # 404 / 410 before anything else
+    upload = await sync_part(db, settings, upload_id)
     if offset != upload.offset:
         raise UploadRejected(
             409,
@@ -495,11 +502,10 @@ async def purge(
             continue
         try:
             try:
-                upload = await _load(db, upload_id)
+                upload = await sync_part(db, settings, upload_id)
             except NotFound:
                 continue
             if not is_complete(upload) and upload.offset == upload.length:
-                upload = await sync_part(db, settings, upload)
                 await finish(db, storage, settings, upload)
                 finished.append(upload_id)
             elif upload.expires_at is not None and upload.expires_at <= now:

@@ -273,7 +273,7 @@ async def status(upload_id: str) -> Any:
     writers = writers_of(current_app)
     if writers.try_acquire(upload_id):  # never cut a file another request is writing
         try:
-            upload = await uploads.sync_part(rt.db, rt.settings, upload)
+            upload = await uploads.sync_part(rt.db, rt.settings, upload_id)
         finally:
             writers.release(upload_id)
     body = {

@@ -10,6 +10,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
+from quart import request
 from quart.typing import TestClientProtocol as Client
 from sqlalchemy import select, update
 
@@ -17,6 +18,7 @@ from streamforge.config import Settings
 from streamforge.db.models import Job, JobState, Privacy, UploadSession, Video, VideoStatus
 from streamforge.library import uploads
 from streamforge.runtime import Runtime
+from streamforge.web import access as web_access
 from streamforge.web.uploads import writers_of
 from tests.uploads.helpers import (
     OFFSET_STREAM,
@@ -374,6 +376,34 @@ async def test_client_gone_mid_body_keeps_what_arrived(
     offset = int((await head(client, path)).headers["Upload-Offset"])
     assert offset == 1_200_000
     assert part_of(rt.settings, path).stat().st_size == offset
+
+
+async def test_a_status_read_that_began_before_a_patch_finished_cuts_nothing(
+    client: Client, rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # HEAD/GET read the upload, then (when no request is writing) make the part file agree
+    # with the offset. A PATCH that ends between the two must not have its bytes cut to
+    # the offset read before it: that lost acknowledged data (found as a flaky CI run).
+    path = await create(client, 1000)
+    reading, go_on = asyncio.Event(), asyncio.Event()
+    check_owner = web_access.require_upload_owner
+
+    async def owner_check_that_waits(owner_id: str | None, upload: str) -> None:
+        if request.method == "GET":  # the status read, after it loaded the upload
+            reading.set()
+            await go_on.wait()
+        await check_owner(owner_id, upload)
+
+    monkeypatch.setattr(web_access, "require_upload_owner", owner_check_that_waits)
+    status = asyncio.ensure_future(client.get(path, headers=TUS))
+    await reading.wait()  # the read saw offset 0
+    assert (await patch(client, path, 0, b"a" * 600)).status_code == 204
+    go_on.set()
+    response = await status
+    assert response.status_code == 200
+    assert (await response.get_json())["offset"] == 600
+    assert part_of(rt.settings, path).read_bytes() == b"a" * 600
+    assert (await head(client, path)).headers["Upload-Offset"] == "600"
 
 
 async def test_termination(client: Client, rt: Runtime) -> None:
