@@ -266,6 +266,10 @@ class UploadsSection(Section):
     expire_hours: float = Field(24, gt=0)
     #: Seconds between passes deleting expired uploads.
     purge_interval: float = Field(600, gt=0)
+    #: Seconds a chunk (PATCH) may go without a byte arriving: then it is ended with 408,
+    #: what arrived is kept and the client resumes. Frees an upload held by a client that
+    #: vanished without closing its connection.
+    idle_timeout: float = Field(60, gt=0)
 
 
 class AuthSection(Section):

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import hashlib
 import logging
 import os
-from collections.abc import AsyncIterable, Callable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -277,7 +278,8 @@ async def append(
     Nothing is written when the offset is wrong (409) or the body is too long (413); a
     checksum mismatch (460) discards the whole chunk. When the client goes away mid-body,
     the bytes received so far are kept (unless a checksum was asked for) and the
-    cancellation goes on.
+    cancellation goes on; when no byte arrives for ``[uploads] idle_timeout`` seconds, the
+    same bytes are kept and the chunk ends with 408.
     """
     await get_upload(db, upload_id)  # 404 / 410 before anything else
     upload = await sync_part(db, settings, upload_id)
@@ -296,13 +298,21 @@ async def append(
             f"the request carries {content_length} bytes but only {remaining} remain "
             f"of Upload-Length {upload.length}",
         )
-    written, interrupted = await _receive(
-        part_path(settings, upload_id), upload, body, remaining, checksum
+    idle = settings.uploads.idle_timeout
+    written, ending = await _receive(
+        part_path(settings, upload_id), upload, body, remaining, checksum, idle
     )
     if written:
         upload = await _set_offset(db, settings, upload_id, offset, offset + written)
-    if interrupted:
+    if ending is Ending.GONE:
         raise asyncio.CancelledError
+    if ending is Ending.STALLED:
+        raise UploadRejected(
+            408,
+            "upload_stalled",
+            f"no data arrived for {idle:g} s; the upload is at offset {upload.offset} "
+            "(what arrived before was kept unless it had a checksum): resume from there",
+        )
     imported = None
     if upload.offset == upload.length and not is_complete(upload):
         imported = await finish(db, storage, settings, upload)
@@ -349,15 +359,42 @@ async def _disk(fn: Callable[..., T], *args: Any) -> T:
         raise
 
 
+class Ending(enum.Enum):
+    """How a chunk's body ended."""
+
+    COMPLETE = "complete"
+    GONE = "gone"  # the client went away (the request was cancelled)
+    STALLED = "stalled"  # nothing arrived for the idle timeout
+
+
+class _Stalled(Exception):
+    """No piece of the body arrived within the idle timeout."""
+
+
+async def _pieces(body: AsyncIterable[bytes], idle: float) -> AsyncIterator[bytes]:
+    """``body``'s pieces; :class:`_Stalled` when none arrives within ``idle`` seconds."""
+    pieces = aiter(body)
+    while True:
+        try:
+            async with asyncio.timeout(idle):
+                piece = await anext(pieces)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise _Stalled from None
+        yield piece
+
+
 async def _receive(
     path: Path,
     upload: UploadSession,
     body: AsyncIterable[bytes],
     remaining: int,
     checksum: Checksum | None,
-) -> tuple[int, bool]:
-    """Write ``body`` after the acknowledged bytes; return (bytes kept and synced, whether
-    the client went away). On any refusal or error the file is cut back to ``start``."""
+    idle: float,
+) -> tuple[int, Ending]:
+    """Write ``body`` after the acknowledged bytes; return the bytes kept and synced, and
+    how the body ended. On any refusal or error the file is cut back to ``start``."""
     try:
         part = await asyncio.to_thread(_PartFile, path, upload.offset)
     except OSError as exc:
@@ -367,7 +404,7 @@ async def _receive(
     received = 0
     try:
         try:
-            async for piece in body:
+            async for piece in _pieces(body, idle):
                 received += len(piece)
                 if received > remaining:
                     raise UploadRejected(
@@ -394,14 +431,15 @@ async def _receive(
                     "Upload-Checksum; the chunk was discarded",
                 )
             await _disk(part.sync)
-            return part.written, False
-        except asyncio.CancelledError:
+            return part.written, Ending.COMPLETE
+        except (asyncio.CancelledError, _Stalled) as exc:
+            ending = Ending.STALLED if isinstance(exc, _Stalled) else Ending.GONE
             if hasher is not None:  # what arrived cannot be verified: drop it
                 await _disk(part.rollback)
-                return 0, True
+                return 0, ending
             await _disk(part.write, bytes(buffer))
             await _disk(part.sync)
-            return part.written, True
+            return part.written, ending
         except BaseException:
             await _disk(part.rollback)
             raise

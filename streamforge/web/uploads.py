@@ -256,7 +256,8 @@ async def create() -> Response:
         try:
             upload = await _append(upload.id, 0)
         except UploadRejected:
-            # a refused first chunk (413, 460) leaves nothing behind: the client starts over
+            # a refused first chunk (408, 413, 460) leaves nothing behind: its client never
+            # learnt the upload's address, so it starts over
             await uploads.terminate(rt.db, rt.settings, upload.id)
             raise
     return _empty(201, {"Location": _location(upload.id), **_state_headers(upload)})

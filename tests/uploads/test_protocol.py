@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -404,6 +405,45 @@ async def test_a_status_read_that_began_before_a_patch_finished_cuts_nothing(
     assert (await response.get_json())["offset"] == 600
     assert part_of(rt.settings, path).read_bytes() == b"a" * 600
     assert (await head(client, path)).headers["Upload-Offset"] == "600"
+
+
+async def test_a_stalled_chunk_ends_with_408_and_keeps_what_arrived(tmp_path: Path) -> None:
+    # a client that stops sending without closing its connection (a laptop lid, a dead
+    # NAT entry) must not hold the upload forever
+    async with app_with(tmp_path, STREAMFORGE_UPLOADS__IDLE_TIMEOUT="0.5") as (app, client):
+        rt = app.extensions["streamforge"].runtime
+        path = await create(client, 3000)
+        headers = {**OFFSET_STREAM, "Upload-Offset": "0", "Content-Length": "3000"}
+        async with client.request(path, method="PATCH", headers=headers) as connection:
+            await connection.send(b"s" * 1000)
+            answer = json.loads(await connection.receive())  # nothing more is sent
+        assert connection.status_code == 408
+        error = answer["error"]
+        assert (error["status"], error["code"]) == (408, "upload_stalled")
+        assert "offset 1000" in error["message"]
+        assert (await head(client, path)).headers["Upload-Offset"] == "1000"
+        assert part_of(rt.settings, path).read_bytes() == b"s" * 1000
+        assert upload_id(path) not in writers_of(app).busy  # free for the next chunk
+        assert (await patch(client, path, 1000, b"t" * 2000)).status_code == 204
+
+
+async def test_a_stalled_chunk_with_a_checksum_keeps_nothing(tmp_path: Path) -> None:
+    async with app_with(tmp_path, STREAMFORGE_UPLOADS__IDLE_TIMEOUT="0.5") as (app, client):
+        rt = app.extensions["streamforge"].runtime
+        path = await create(client, 3000)
+        headers = {
+            **OFFSET_STREAM,
+            "Upload-Offset": "0",
+            "Content-Length": "3000",
+            "Upload-Checksum": checksum("sha1", b"c" * 3000),
+        }
+        async with client.request(path, method="PATCH", headers=headers) as connection:
+            await connection.send(b"c" * 1000)
+            answer = json.loads(await connection.receive())
+        assert connection.status_code == 408
+        assert answer["error"]["code"] == "upload_stalled"
+        assert (await head(client, path)).headers["Upload-Offset"] == "0"
+        assert part_of(rt.settings, path).stat().st_size == 0
 
 
 async def test_termination(client: Client, rt: Runtime) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,6 +146,32 @@ def test_client_gone_mid_patch_keeps_acknowledged_bytes(
         resumed.upload()
     state = status_of(server, url)
     assert sha256(stored_source(folder, state["video_id"])) == sha256(source)
+
+
+def test_a_client_that_stalls_mid_patch_gets_408_and_resumes(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "[uploads]\nidle_timeout = 1", jobs={"max_attempts": 1})
+    data = os.urandom(2_000_000)
+    with running_server(config) as server:
+        _, headers, _ = call(server, "POST", PREFIX, {**TUS, "Upload-Length": str(len(data))})
+        url = headers["Location"]
+        conn = start_patch(server, url, 0, len(data))
+        conn.send(data[:700_000])  # then silence, the connection left open
+        response = conn.getresponse()
+        assert response.status == 408
+        assert json.loads(response.read())["error"]["code"] == "upload_stalled"
+        conn.close()
+        assert status_of(server, url)["offset"] == 700_000
+        assert part_file(tmp_path, url).read_bytes() == data[:700_000]
+
+        source = tmp_path / "whole.bin"
+        source.write_bytes(data)
+        with source.open("rb") as stream:
+            TusClient(server.url + PREFIX, headers=server.auth).uploader(
+                file_stream=stream, url=server.url + url, chunk_size=1_000_000
+            ).upload()
+        state = status_of(server, url)
+        assert state["complete"] is True
+        assert sha256(stored_source(tmp_path, state["video_id"])) == sha256(source)
 
 
 def test_real_clip_uploads_and_transcodes_to_ready(tmp_path: Path) -> None:
