@@ -186,13 +186,33 @@ def migrate(ctx: click.Context) -> None:
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--title", help="Title for the imported video(s) (default: from the file name).")
+@click.option(
+    "--owner",
+    metavar="NAME",
+    help="Account that owns the video(s): it may edit them, and they count toward its "
+    "quota (default: no owner; only admins may edit).",
+)
+@click.option(
+    "--privacy",
+    type=click.Choice(["public", "unlisted", "private"]),
+    default="public",
+    show_default=True,
+)
 @click.option("--wait", is_flag=True, help="Wait until each video is ready or failed.")
 @click.pass_context
-def add(ctx: click.Context, files: tuple[Path, ...], title: str | None, wait: bool) -> None:
+def add(
+    ctx: click.Context,
+    files: tuple[Path, ...],
+    title: str | None,
+    owner: str | None,
+    privacy: str,
+    wait: bool,
+) -> None:
     """Import local video files; prints each new video's id on its own line."""
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise StreamForgeError(f"no such file: {', '.join(missing)} (nothing was imported)")
+    from streamforge.db.models import Privacy
     from streamforge.jobs.service import import_files
 
     ok = _run(
@@ -200,6 +220,8 @@ def add(ctx: click.Context, files: tuple[Path, ...], title: str | None, wait: bo
             _settings(ctx),
             list(files),
             title=title,
+            owner=owner,
+            privacy=Privacy(privacy),
             wait=wait,
             on_id=lambda vid: click.echo(vid),
             announce=_say,

@@ -11,8 +11,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from streamforge.auth.accounts import find_user
 from streamforge.config import Settings, redact_url
-from streamforge.db.models import VideoStatus
+from streamforge.db.models import Privacy, Role, VideoStatus
+from streamforge.errors import InvalidRequest, NotFound
 from streamforge.jobs import store
 from streamforge.jobs.host import JobHost, shutdown
 from streamforge.jobs.queues import (
@@ -51,8 +53,11 @@ async def import_files(
     wait: bool,
     on_id: Callable[[str], None],
     announce: Callable[[str], None],
+    owner: str | None = None,
+    privacy: Privacy = Privacy.PUBLIC,
 ) -> bool:
-    """Import ``files``; with ``wait``, run/await their transcodes. True if none failed."""
+    """Import ``files`` (owned by the account named ``owner``, if any); with ``wait``,
+    run/await their transcodes. True if none failed."""
     registry = Registry.build(settings)
     rt = await Runtime.create(settings, registry).open()
     host = JobHost(settings, registry)
@@ -60,9 +65,18 @@ async def import_files(
     notify = Dispatcher(rt)
     notify.start()
     try:
+        owner_id = await _owner_id(rt, owner) if owner is not None else None
         ids = []
         for path in files:
-            imported = await import_file(rt.db, rt.storage, settings, path, title=title)
+            imported = await import_file(
+                rt.db,
+                rt.storage,
+                settings,
+                path,
+                title=title,
+                privacy=privacy,
+                owner_id=owner_id,
+            )
             ids.append(imported.video_id)
             on_id(imported.video_id)
             await announce_uploaded(rt, imported.video_id)
@@ -88,6 +102,21 @@ async def import_files(
         await asyncio.to_thread(host.stop)
         await notify.flush(within=DRAIN_TIMEOUT)
         await shutdown(host, rt)  # (stopping the host again does nothing)
+
+
+async def _owner_id(rt: Runtime, name: str) -> str:
+    """The id of the account ``name``, which must be able to own videos."""
+    async with rt.db.read() as s:
+        try:
+            user = await find_user(s, name)
+        except NotFound:
+            raise NotFound(
+                f"no user named {name!r} (see `streamforge user list`; nothing was imported)"
+            ) from None
+        if user.role == Role.VIEWER or user.disabled:
+            why = "disabled" if user.disabled else "a viewer"
+            raise InvalidRequest(f"user {name!r} cannot own videos ({why}); nothing was imported")
+        return user.id
 
 
 async def _wait_for(rt: Runtime, ids: list[str], announce: Callable[[str], None]) -> bool:

@@ -112,6 +112,32 @@ def test_add_refuses_missing_files_and_imports_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "data" / "media" / "videos").exists()
 
 
+def test_add_gives_the_videos_an_owner_and_a_privacy(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "mine.mp4", width=160, height=120, seconds=1.0)
+    config = write_config(tmp_path)
+    for name, role in (("alice", "uploader"), ("victor", "viewer")):
+        made = cli(config, "user", "add", name, "--role", role, "--password-stdin", stdin="pw-" * 4)
+        assert made.returncode == 0, made.stderr
+
+    added = cli(config, "add", str(clip), "--owner", "alice", "--privacy", "private")
+    assert added.returncode == 0, added.stderr
+    db = sqlite3.connect(tmp_path / "data" / "streamforge.db")
+    row = db.execute(
+        "SELECT users.name, videos.privacy FROM videos JOIN users ON users.id = videos.owner_id "
+        "WHERE videos.id = ?",
+        (added.stdout.strip(),),
+    ).fetchone()
+    assert row == ("alice", "private")
+
+    for owner, why in (("nobody", "no user named 'nobody'"), ("victor", "a viewer")):
+        refused = cli(config, "add", str(clip), "--owner", owner)
+        assert refused.returncode == 2
+        assert refused.stdout == ""
+        assert why in refused.stderr
+        assert "nothing was imported" in refused.stderr
+    assert db.execute("SELECT count(*) FROM videos").fetchone() == (1,)
+
+
 def test_add_wait_exits_nonzero_when_a_video_fails(tmp_path: Path) -> None:
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"\x00\x01 not a video at all" * 100)
