@@ -170,7 +170,7 @@ def migrate(ctx: click.Context) -> None:
     settings = _settings(ctx)
 
     async def go() -> None:
-        db = Database(settings.database_url, busy_timeout=settings.database.busy_timeout)
+        db = Database.of(settings)
         try:
             await db.migrate()
         finally:
@@ -241,7 +241,7 @@ def _with_db(ctx: click.Context, work: Callable[[Any], Coroutine[Any, Any, T]]) 
     settings = _settings(ctx)
 
     async def go() -> T:
-        db = Database(settings.database_url, busy_timeout=settings.database.busy_timeout)
+        db = Database.of(settings)
         try:
             await db.migrate()
             return await work(db)

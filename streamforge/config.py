@@ -129,6 +129,11 @@ class DatabaseSection(Section):
     url: str = ""
     #: Seconds a write waits for another's lock before giving up (PostgreSQL: lock_timeout).
     busy_timeout: float = Field(15.0, gt=0)
+    #: PostgreSQL: connections each pool keeps open, and how many more it may open under
+    #: load. A process has one pool for its web app and one per job thread, so a server
+    #: with T job threads may hold (1 + T) x (pool_size + max_overflow) connections.
+    pool_size: int = Field(5, ge=1)
+    max_overflow: int = Field(5, ge=0)
 
     @field_validator("url")
     @classmethod

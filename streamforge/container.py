@@ -97,7 +97,7 @@ async def prepare(settings: Settings, wait: float) -> None:
     from streamforge.web.health import ping_broker
 
     deadline = time.monotonic() + wait
-    db = Database(settings.database_url, busy_timeout=settings.database.busy_timeout)
+    db = Database.of(settings)
     try:
         await _until_up("database", db.check, db.safe_url, deadline)
         if settings.broker.url:

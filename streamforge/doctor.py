@@ -30,7 +30,7 @@ async def run_checks(settings: Settings) -> list[Check]:
         return [*checks, Check("plugins", False, str(exc), "fix or disable the plugin")]
     checks.append(Check("plugins", True, ", ".join(n for n, _ in registry.describe())))
 
-    db = Database(settings.database_url, busy_timeout=settings.database.busy_timeout)
+    db = Database.of(settings)
     try:
         await db.check()
         checks.append(Check("database", True, db.safe_url))

@@ -55,7 +55,7 @@ class Runtime:
         return cls(
             settings=settings,
             registry=registry,
-            db=Database(settings.database_url, busy_timeout=settings.database.busy_timeout),
+            db=Database.of(settings),
             storage=registry.storage(),
             events=process_event_bus(settings),
             notifiers=registry.notifier_instances(),

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
@@ -31,15 +31,12 @@ from sqlalchemy.ext.asyncio import (
 from streamforge.db.urls import normalize_database_url
 from streamforge.errors import ConfigError, StreamForgeError
 
+if TYPE_CHECKING:
+    from streamforge.config import Settings
+
 #: Execution option marking a read-only transaction (see :meth:`Database.read`).
 READ_ONLY = "streamforge_read_only"
 
-#: PostgreSQL: connections each engine keeps open, and how many more it may open under
-#: load. A process has one engine for the web app and one per job thread (each thread runs
-#: its own event loop), so these stay small: a server with 4 job threads holds at most
-#: 5 x 10 connections.
-PG_POOL_SIZE = 5
-PG_MAX_OVERFLOW = 5
 #: Seconds to wait for a PostgreSQL connection (TCP connect and handshake).
 PG_CONNECT_TIMEOUT = 10.0
 #: Key of the advisory lock held while migrating, so that web nodes and workers starting
@@ -54,7 +51,15 @@ class DatabaseError(StreamForgeError):
 class Database:
     """One engine and its session factory."""
 
-    def __init__(self, url: str, *, busy_timeout: float = 15.0, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout: float = 15.0,
+        pool_size: int = 5,
+        max_overflow: int = 5,
+        echo: bool = False,
+    ) -> None:
         try:
             url = normalize_database_url(url)
             parsed = make_url(url)
@@ -73,8 +78,8 @@ class Database:
         else:
             kwargs.update(
                 pool_pre_ping=True,
-                pool_size=PG_POOL_SIZE,
-                max_overflow=PG_MAX_OVERFLOW,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
                 # a server-side idle timeout or a NAT may drop idle connections
                 pool_recycle=1800,
                 connect_args={
@@ -89,6 +94,20 @@ class Database:
         if self.is_sqlite:
             _sqlite_setup(self.engine, busy_timeout)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def of(cls, settings: Settings) -> Database:
+        """The database ``settings`` name, with their ``[database]`` settings.
+
+        PostgreSQL: each Database is its own connection pool (one per process for the web
+        app, one per job thread, since each thread runs its own event loop)."""
+        section = settings.database
+        return cls(
+            settings.database_url,
+            busy_timeout=section.busy_timeout,
+            pool_size=section.pool_size,
+            max_overflow=section.max_overflow,
+        )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

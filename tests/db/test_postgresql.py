@@ -207,3 +207,39 @@ async def test_one_reconciler_pass_at_a_time(db: Database) -> None:
             assert third
     finally:
         await other.close()
+
+
+async def test_the_pool_holds_at_most_pool_size_plus_overflow_connections(
+    postgresql_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        STREAMFORGE_DATABASE__URL=postgresql_url,
+        STREAMFORGE_DATABASE__POOL_SIZE="1",
+        STREAMFORGE_DATABASE__MAX_OVERFLOW="1",
+    )
+    db = Database.of(settings)
+    held: list[asyncio.Event] = []
+
+    async def hold_a_connection(started: asyncio.Event) -> None:
+        release = asyncio.Event()
+        held.append(release)
+        async with db.read() as s:
+            await s.execute(text("SELECT 1"))
+            started.set()
+            await release.wait()
+
+    try:
+        starts = [asyncio.Event(), asyncio.Event(), asyncio.Event()]
+        tasks = [asyncio.create_task(hold_a_connection(e)) for e in starts]
+        await starts[0].wait()
+        await starts[1].wait()
+        done, _ = await asyncio.wait([asyncio.create_task(starts[2].wait())], timeout=0.5)
+        assert not done  # the third waits for a connection: 1 + 1 are in use
+        held[0].set()
+        await asyncio.wait_for(starts[2].wait(), 10)  # and gets the one given back
+        for release in held:
+            release.set()
+        await asyncio.gather(*tasks)
+    finally:
+        await db.close()
