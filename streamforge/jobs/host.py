@@ -22,6 +22,7 @@ from typing import Any
 import dramatiq
 
 from streamforge.config import Settings
+from streamforge.events import make_event
 from streamforge.jobs import store
 from streamforge.jobs.broker import WORKER_TIMEOUT, broker_queue, make_broker
 from streamforge.jobs.queues import TRANSCODE, transcode_queue
@@ -106,8 +107,9 @@ class JobHost:
 
     def enqueue(self, job_id: str, delay: float = 0.0) -> None:
         """Send a transcode message for ``job_id`` to :attr:`route`, after ``delay`` s."""
-        with self._lock:
-            self.pending.add(job_id)
+        if self.in_process:  # (an external broker's messages are judged by their age)
+            with self._lock:
+                self.pending.add(job_id)
         queue = broker_queue(self.settings, self.route)
         self.broker.declare_queue(queue)  # (once; a worker never consumes it unasked)
         message = self.actor.message_with_options(args=(job_id,))
@@ -256,12 +258,34 @@ class JobHost:
         stale_after = None if self.in_process else self.settings.jobs.requeue_after
         due = await store.due_jobs(rt.db, skip=skip, stale_after=stale_after)
         now = store.now()
-        for job_id, run_after in due:
-            delay = max(0.0, (run_after - now).total_seconds()) if run_after else 0.0
-            self.enqueue(job_id, delay)
+        for job in due:
+            delay = max(0.0, (job.run_after - now).total_seconds()) if job.run_after else 0.0
+            self.enqueue(job.job_id, delay)
         if due:
             log.info("reconciler queued %d job(s)", len(due))
+        self._warn_unclaimed(rt, [job for job in due if job.unclaimed_for is not None])
         return len(due)
+
+    def _warn_unclaimed(self, rt: Runtime, jobs: list[store.Due]) -> None:
+        """Say so when messages wait with no worker taking them: most often no worker
+        consumes their queue (a GPU encoder configured, no GPU worker started)."""
+        if not jobs:
+            return
+        waited = max(job.unclaimed_for or 0.0 for job in jobs)
+        log.warning(
+            "%d job(s) waited up to %.0f s on queue %r with no worker taking them; sent "
+            "again (is a worker consuming it running, or was the broker flushed?)",
+            len(jobs),
+            waited,
+            self.route,
+        )
+        for job in jobs:
+            message = (
+                f"no worker has taken this video's transcode for {job.unclaimed_for or 0:.0f} s;"
+                f" sent again to queue {self.route!r}. Is a worker consuming it running"
+                f" (streamforge worker --queues {self.route})?"
+            )
+            rt.events.publish(make_event("video.warning", job.video_id, message=message))
 
     async def reconcile_forever(self, rt: Runtime) -> None:
         """Reconcile every ``[jobs] reconcile_interval`` seconds until cancelled."""

@@ -351,10 +351,20 @@ async def running_attempts(db: Database, job_ids: Iterable[str]) -> dict[str, in
         return {job_id: attempts for job_id, attempts in rows.all()}
 
 
-async def due_jobs(
-    db: Database, *, skip: set[str], stale_after: float | None
-) -> list[tuple[str, datetime | None]]:
-    """Queued jobs that need a (new) broker message: ``(job_id, run_after)`` pairs.
+@dataclass(frozen=True)
+class Due:
+    """A queued job that needs a (new) broker message."""
+
+    job_id: str
+    video_id: str
+    run_after: datetime | None
+    #: Seconds its last message has been waiting for a worker since it was due, when it
+    #: had one (None: it never had a message, or the in-process broker holds it).
+    unclaimed_for: float | None = None
+
+
+async def due_jobs(db: Database, *, skip: set[str], stale_after: float | None) -> list[Due]:
+    """Queued jobs that need a (new) broker message.
 
     ``skip`` holds ids this process already has a message for. ``stale_after``: with an
     external broker, a job enqueued less than this many seconds ago is trusted to be in
@@ -363,22 +373,25 @@ async def due_jobs(
     t = now()
     async with db.session() as s:
         # PostgreSQL: two reconcilers never send messages for the same job in one pass
-        queued = select(Job.id, Job.enqueued_at, Job.run_after).where(Job.state == JobState.QUEUED)
+        queued = select(Job.id, Job.video_id, Job.enqueued_at, Job.run_after).where(
+            Job.state == JobState.QUEUED
+        )
         rows = (await s.execute(queued.with_for_update(skip_locked=True))).all()
         due = []
-        for job_id, enqueued_at, run_after in rows:
+        for job_id, video_id, enqueued_at, run_after in rows:
             if job_id in skip:
                 continue
-            if (
-                stale_after is not None
-                and enqueued_at is not None
-                and enqueued_at > t - timedelta(seconds=stale_after)
-            ):
-                continue
-            due.append((job_id, run_after))
+            unclaimed_for = None
+            if stale_after is not None and enqueued_at is not None:
+                if enqueued_at > t - timedelta(seconds=stale_after):
+                    continue
+                # a retry's message waits for its backoff first: count from when it was due
+                since = max(enqueued_at, run_after) if run_after else enqueued_at
+                unclaimed_for = max(0.0, (t - since).total_seconds())
+            due.append(Due(job_id, video_id, run_after, unclaimed_for))
         if due:
             await s.execute(
-                update(Job).where(Job.id.in_([d[0] for d in due])).values(enqueued_at=t)
+                update(Job).where(Job.id.in_([d.job_id for d in due])).values(enqueued_at=t)
             )
         return due
 

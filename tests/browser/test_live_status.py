@@ -11,7 +11,8 @@ import pytest
 
 from tests.authn import log_in
 from tests.chromium import screenshot
-from tests.e2e.cli import running_server, write_config
+from tests.conftest import worker_redis_url
+from tests.e2e.cli import cli, running_server, write_config
 from tests.mediagen import make_clip
 
 pytestmark = pytest.mark.slow
@@ -56,3 +57,31 @@ def test_progress_and_player_appear_without_reload(browser: Any, tmp_path: Path)
     assert kinds.index("video.ready") > kinds.index("video.progress")
     ready = next(f for f in mine if f["type"] == "video.ready")
     assert ready["video"]["hls_url"] == f"/media/{video_id}/hls/master.m3u8"
+
+
+def test_a_video_no_worker_takes_says_so_on_its_page(
+    browser: Any, tmp_path: Path, worker_id: str
+) -> None:
+    # a GPU encoder configured and no worker for its queue: the page must not just sit
+    # at "queued" without a word
+    broker = f'[broker]\nurl = "{worker_redis_url(worker_id)}"\nnamespace = "nowkr-{worker_id}"'
+    config = write_config(
+        tmp_path,
+        broker + '\n[transcode]\nencoder = "nvenc"',
+        jobs={"requeue_after": 1, "reconcile_interval": 0.5},
+    )
+    clip = make_clip(tmp_path / "waiting.mp4", width=160, height=120, seconds=1.0)
+    with running_server(config) as server:
+        added = cli(config, "add", str(clip))
+        assert added.returncode == 0, added.stderr
+        video_id = added.stdout.strip()
+        page = browser.new_page()
+        page.goto(f"{server.url}/v/{video_id}")
+        warning = page.locator(".watch .warning")
+        warning.wait_for(timeout=30_000)
+        text = warning.inner_text()
+        assert text.startswith("no worker has taken this video's transcode for ")
+        assert "streamforge worker --queues transcode.nvidia" in text
+        assert page.get_attribute(".watch", "data-status") == "queued"
+        page.close()  # (its WebSocket would hold serve's shutdown for the drain period)
+        assert "with no worker taking them" in "".join(server.lines)

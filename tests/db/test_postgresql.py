@@ -139,7 +139,7 @@ async def test_reconcilers_in_two_processes_send_one_message_per_job(db: Databas
     finally:
         for other in others:
             await other.close()
-    sent = [job_id for found in passes for job_id, _ in found]
+    sent = [due.job_id for found in passes for due in found]
     assert len(sent) == len(set(sent)) == 6
 
 

@@ -129,9 +129,32 @@ async def test_lost_runs_count_as_attempts(db: Database) -> None:
 async def test_due_jobs_skips_pending_and_recent_messages(db: Database) -> None:
     job_id = await new_job(db)
     assert await store.due_jobs(db, skip={job_id}, stale_after=None) == []
-    assert [j for j, _ in await store.due_jobs(db, skip=set(), stale_after=None)] == [job_id]
+    [due] = await store.due_jobs(db, skip=set(), stale_after=None)
+    assert (due.job_id, due.video_id, due.unclaimed_for) == (job_id, "vid1", None)
     # with an external broker, a message sent a moment ago is trusted
     assert await store.due_jobs(db, skip=set(), stale_after=600) == []
+
+
+async def test_a_message_no_worker_took_is_due_again_with_its_wait(db: Database) -> None:
+    job_id = await new_job(db)
+    sent = store.now() - timedelta(seconds=700)
+    async with db.session() as s:
+        await s.execute(update(Job).where(Job.id == job_id).values(enqueued_at=sent))
+    [due] = await store.due_jobs(db, skip=set(), stale_after=600)
+    assert due.job_id == job_id
+    assert due.unclaimed_for is not None
+    assert 700 <= due.unclaimed_for < 760
+    assert await store.due_jobs(db, skip=set(), stale_after=600) == []  # just sent again
+    # a retry's message waits out its backoff first: its wait counts from when it was due
+    async with db.session() as s:
+        await s.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(enqueued_at=sent, run_after=sent + timedelta(seconds=500))
+        )
+    [due] = await store.due_jobs(db, skip=set(), stale_after=600)
+    assert due.unclaimed_for is not None
+    assert 200 <= due.unclaimed_for < 260
 
 
 async def test_readers_do_not_take_the_write_lock(db: Database) -> None:

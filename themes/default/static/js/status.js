@@ -57,6 +57,24 @@ function showFailure(el, message) {
   el.querySelectorAll("progress").forEach((bar) => bar.remove());
 }
 
+// Something worth knowing that does not stop the transcode (a hardware encoder that fell
+// back to software, no worker taking the job); the newest one is shown, on the watch page.
+function showWarning(el, message) {
+  if (el !== watchPage) return;
+  let p = el.querySelector(".warning");
+  if (!p) {
+    p = document.createElement("p");
+    p.className = "warning";
+    p.setAttribute("role", "status");
+    (el.querySelector(".not-ready") || el).append(p);
+  }
+  p.textContent = message;
+}
+
+function clearWarning(el) {
+  el.querySelectorAll(".warning").forEach((p) => p.remove());
+}
+
 function showReadyCard(el, video) {
   el.querySelectorAll("progress").forEach((bar) => bar.remove());
   const thumb = el.querySelector(".thumb");
@@ -76,11 +94,15 @@ function apply(event) {
       setProgress(el, event.percent);
     } else if (event.type === "video.processing") {
       setStatus(el, "processing");
+      clearWarning(el);
+    } else if (event.type === "video.warning") {
+      showWarning(el, event.message);
     } else if (event.type === "video.queued") {
       setStatus(el, "queued");
       setProgress(el, 0);
     } else if (event.type === "video.ready" || (event.type === "video.state" && video.status === "ready")) {
       setStatus(el, "ready");
+      clearWarning(el);
       if (el === watchPage) showPlayer(el, video.privacy === "public" ? video : null);
       else showReadyCard(el, video);
     } else if (event.type === "video.failed") {
