@@ -205,3 +205,20 @@ def running_server(config: Path, env: dict[str, str] | None = None) -> Iterator[
         yield server
     finally:
         server.stop()
+
+
+def media_child(pid: int) -> int | None:
+    """The media child process of ``pid``, once it runs PyAV (so it has already made
+    itself die with its parent: it loads PyAV only after that), or None."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid != pid or b"streamforge.media.child" not in (entry / "cmdline").read_bytes():
+                continue
+            if "libavcodec" in (entry / "maps").read_text():
+                return int(entry.name)
+        except OSError:
+            continue
+    return None

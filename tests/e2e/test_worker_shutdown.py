@@ -24,7 +24,7 @@ import pytest
 import redis
 
 from tests.conftest import worker_redis_url
-from tests.e2e.cli import cli, write_config
+from tests.e2e.cli import cli, media_child, write_config
 from tests.mediagen import make_clip
 
 pytestmark = pytest.mark.slow
@@ -162,20 +162,6 @@ def video_status(db: Path, video_id: str) -> str:
 
 def pid_of(owner: str) -> int:
     return int(owner.rsplit(":", 2)[1])
-
-
-def media_child(pid: int) -> int | None:
-    """The media child process of worker ``pid``, if it runs one now."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            if ppid == pid and b"streamforge.media.child" in (entry / "cmdline").read_bytes():
-                return int(entry.name)
-        except OSError:
-            continue
-    return None
 
 
 def freeze_mid_transcode(db: Path, video_id: str, workers: Workers) -> tuple[int, int]:
