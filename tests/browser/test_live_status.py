@@ -4,6 +4,9 @@ WebSocket and the player appears the moment the video is ready, without a reload
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +15,27 @@ import pytest
 from tests.authn import log_in
 from tests.chromium import screenshot
 from tests.conftest import worker_redis_url
-from tests.e2e.cli import cli, running_server, write_config
+from tests.e2e.cli import Server, cli, media_child, running_server, write_config
 from tests.mediagen import make_clip
 
 pytestmark = pytest.mark.slow
 
 
+def wait_until(check: Any, what: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+    return value
+
+
+def wait_for_media_child(server: Server) -> int:
+    """The server's media child, once it runs (it dies with the server even if frozen)."""
+    return int(wait_until(lambda: media_child(server.proc.pid), "a media child"))
+
+
 def test_progress_and_player_appear_without_reload(browser: Any, tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "live.mp4", width=426, height=240, seconds=12.0)
-    # slow enough to watch the progress move: a slower preset on a 2-core machine
     config = write_config(tmp_path, x264={"preset": "medium"})
     with running_server(config) as server:
         page = browser.new_page()
@@ -32,11 +47,21 @@ def test_progress_and_player_appear_without_reload(browser: Any, tmp_path: Path)
         )
         page.goto(server.url + "/upload")
         page.set_input_files("input[type=file]", str(clip))
+        # the transcode may take less than a second: hold it (freeze its media child)
+        # until the video page listens, so there is progress to see
+        child = wait_for_media_child(server)
+        os.kill(child, signal.SIGSTOP)
         link = page.locator(".upload.done .result a")
         link.wait_for(timeout=60_000)
         link.click()
         page.wait_for_selector(".watch[data-video-id]")
         page.evaluate("window.__sameDocument = true")
+        watched = page.get_attribute(".watch", "data-video-id")
+        deadline = time.monotonic() + 30
+        while not any(f.get("video_id") == watched and f["type"] == "video.state" for f in frames):
+            assert time.monotonic() < deadline, "the page never got its snapshot"
+            page.wait_for_timeout(20)  # (Playwright records frames while it waits)
+        os.kill(child, signal.SIGCONT)
         page.wait_for_selector(".player video", timeout=120_000)
         assert page.evaluate("window.__sameDocument === true"), "the page was reloaded"
         page.wait_for_function(
