@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.cli import cli, running_server, write_config
+from tests.e2e.cli import cli, running_server, wait_for_media_child, write_config
 from tests.mediagen import make_clip
 
 pytestmark = pytest.mark.slow
@@ -65,6 +67,10 @@ def test_a_dropped_page_reconnects_and_its_snapshot_shows_what_it_missed(
         added = cli(config, "add", str(clip))
         assert added.returncode == 0, added.stderr
         video_id = added.stdout.strip()
+        # the transcode may take less than a second: hold it (freeze its media child)
+        # until the page has its first snapshot
+        child = wait_for_media_child(server)
+        os.kill(child, signal.SIGSTOP)
 
         link = EventsLink()
         page = browser.new_page()
@@ -76,6 +82,7 @@ def test_a_dropped_page_reconnects_and_its_snapshot_shows_what_it_missed(
         assert first["type"] == "video.state"
         assert first["video"]["status"] != "ready"
         link.cut()
+        os.kill(child, signal.SIGCONT)
 
         # while the page is cut off, the video finishes: its video.ready event is lost to it
         # (waited for through the page, so Playwright keeps routing its reconnect attempts)

@@ -15,23 +15,10 @@ import pytest
 from tests.authn import log_in
 from tests.chromium import screenshot
 from tests.conftest import worker_redis_url
-from tests.e2e.cli import Server, cli, media_child, running_server, write_config
+from tests.e2e.cli import cli, running_server, wait_for_media_child, write_config
 from tests.mediagen import make_clip
 
 pytestmark = pytest.mark.slow
-
-
-def wait_until(check: Any, what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
-    return value
-
-
-def wait_for_media_child(server: Server) -> int:
-    """The server's media child, once it runs (it dies with the server even if frozen)."""
-    return int(wait_until(lambda: media_child(server.proc.pid), "a media child"))
 
 
 def test_progress_and_player_appear_without_reload(browser: Any, tmp_path: Path) -> None:

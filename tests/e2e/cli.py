@@ -222,3 +222,14 @@ def media_child(pid: int) -> int | None:
         except OSError:
             continue
     return None
+
+
+def wait_for_media_child(server: Server, timeout: float = 60) -> int:
+    """The pid of ``server``'s media child once it runs PyAV (see :func:`media_child`).
+    Freezing it (SIGSTOP) holds a transcode mid-way however fast the machine is."""
+    deadline = time.monotonic() + timeout
+    while (child := media_child(server.proc.pid)) is None:
+        assert server.proc.poll() is None, "the server exited"
+        assert time.monotonic() < deadline, "no media child seen (did the work end first?)"
+        time.sleep(0.01)
+    return child

@@ -13,7 +13,14 @@ from pathlib import Path
 import m3u8
 import pytest
 
-from tests.e2e.cli import REPO, Server, cli, media_child, running_server, write_config
+from tests.e2e.cli import (
+    REPO,
+    Server,
+    cli,
+    running_server,
+    wait_for_media_child,
+    write_config,
+)
 from tests.mediagen import make_clip
 
 pytestmark = pytest.mark.slow
@@ -151,19 +158,6 @@ def test_add_wait_exits_nonzero_when_a_video_fails(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def freeze_media_child(server: Server, video_id: str) -> int:
-    """Catch the server's media child at work and freeze it (SIGSTOP), so that what
-    follows happens mid-transcode however fast the machine is. Returns its pid."""
-    deadline = time.monotonic() + 60
-    while (child := media_child(server.proc.pid)) is None:
-        state = server.json(f"/api/v1/videos/{video_id}")["status"]
-        assert state in ("queued", "processing"), f"the transcode ended first: {state}"
-        assert time.monotonic() < deadline, "no media child seen"
-        time.sleep(0.01)
-    os.kill(child, signal.SIGSTOP)
-    return child
-
-
 def test_server_killed_mid_transcode_loses_nothing(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "long.mp4", width=426, height=240, seconds=12.0)
     config = write_config(tmp_path)
@@ -171,7 +165,7 @@ def test_server_killed_mid_transcode_loses_nothing(tmp_path: Path) -> None:
         added = cli(config, "add", str(clip))
         assert added.returncode == 0, added.stderr
         video_id = added.stdout.strip()
-        freeze_media_child(first, video_id)
+        os.kill(wait_for_media_child(first), signal.SIGSTOP)  # caught mid-way
         assert first.json(f"/api/v1/videos/{video_id}")["status"] in ("queued", "processing")
         first.kill()
         deadline = time.monotonic() + 10
