@@ -180,6 +180,34 @@ def migrate(ctx: click.Context) -> None:
     _say("database is up to date")
 
 
+@cli.command("copy-database")
+@click.argument("target_url")
+@click.pass_context
+def copy_database(ctx: click.Context, target_url: str) -> None:
+    """Copy every row of the configured database into TARGET_URL, a new, empty database
+    (e.g. from the embedded SQLite file to PostgreSQL). Stop serve and the workers first;
+    then point [database] url at the target."""
+    from streamforge.db.copy import Copied
+    from streamforge.db.copy import copy_database as copy_rows
+    from streamforge.db.session import Database
+
+    settings = _settings(ctx)
+
+    def report(done: Copied) -> None:
+        _say(f"{done.table}: {done.rows} row(s)")
+
+    async def go() -> int:
+        source, target = Database.of(settings), Database(target_url)
+        try:
+            return sum(c.rows for c in await copy_rows(source, target, on_table=report))
+        finally:
+            await source.close()
+            await target.close()
+
+    total = _run(go())
+    _say(f"copied {total} row(s); now set [database] url (or DATABASE_URL) to the target")
+
+
 # -- add -----------------------------------------------------------------------------------
 
 
