@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from streamforge.auth.accounts import create_user
 from streamforge.db.copy import Copied, copy_database
-from streamforge.db.models import Base, Role
+from streamforge.db.models import Base, Role, User
 from streamforge.db.session import Database
 from tests.e2e.cli import cli, running_server, write_config
 from tests.mediagen import make_clip
@@ -88,7 +88,7 @@ async def test_a_sqlite_library_moves_to_postgresql(tmp_path: Path, postgresql_u
     assert await counts(postgresql_url) == after
 
 
-async def test_a_copy_that_fails_half_way_leaves_the_target_empty(
+async def test_a_failed_copy_leaves_the_target_empty_and_copies_go_both_ways(
     tmp_path: Path, postgresql_url: str
 ) -> None:
     source = Database(f"sqlite+aiosqlite:///{tmp_path / 'source.db'}")
@@ -105,6 +105,17 @@ async def test_a_copy_that_fails_half_way_leaves_the_target_empty(
             await copy_database(source, target, on_table=fail_after_users)
         assert set((await counts(postgresql_url)).values()) == {0}
         assert [c.rows for c in await copy_database(source, target) if c.table == "users"] == [1]
+        # and back the other way, into a new SQLite file
+        back = Database(f"sqlite+aiosqlite:///{tmp_path / 'back.db'}")
+        try:
+            await copy_database(target, back)
+            assert await counts(back.url) == await counts(postgresql_url)
+            async with back.read() as s:
+                assert (await s.execute(select(User.name, User.role))).all() == [
+                    ("alice", Role.UPLOADER)
+                ]
+        finally:
+            await back.close()
     finally:
         await source.close()
         await target.close()
