@@ -4,8 +4,8 @@ SQLite file moves to PostgreSQL (or back) without losing a row.
 Both schemas are first brought to the newest migration. Tables are copied parents first
 (foreign-key order) in batches, all in one transaction on the target, so a copy that
 fails leaves the target as empty as it found it. On PostgreSQL the id sequences are then
-moved past the copied ids. The source is read in one transaction (a consistent view on
-SQLite); stop ``serve`` and the workers first, or what they write meanwhile is not copied.
+moved past the copied ids. The source is read in one snapshot transaction; stop ``serve``
+and the workers first, or what they write meanwhile is not copied.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ async def copy_database(
                     "copy into a new, empty database"
                 )
     copied = []
-    async with source.read() as src, target.session() as dst:
+    async with source.read(snapshot=True) as src, target.session() as dst:
         for table in tables:
             rows = 0
             result = await src.stream(select(table))

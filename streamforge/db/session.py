@@ -116,14 +116,18 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
+    async def read(self, *, snapshot: bool = False) -> AsyncIterator[AsyncSession]:
         """A read-only session: on SQLite a plain (deferred) BEGIN, so concurrent readers
         never queue for the write lock the way ``session()``'s BEGIN IMMEDIATE does; on
-        PostgreSQL a READ ONLY transaction (a write in it is an error)."""
+        PostgreSQL a READ ONLY transaction (a write in it is an error). With ``snapshot``,
+        every query sees the database as of the first (PostgreSQL: REPEATABLE READ;
+        SQLite's transactions always do)."""
         async with self.sessionmaker() as session:
             options: dict[str, Any] = {READ_ONLY: True}
             if not self.is_sqlite:
                 options["postgresql_readonly"] = True
+                if snapshot:
+                    options["isolation_level"] = "REPEATABLE READ"
             await session.connection(execution_options=options)
             try:
                 yield session

@@ -243,3 +243,14 @@ async def test_the_pool_holds_at_most_pool_size_plus_overflow_connections(
         await asyncio.gather(*tasks)
     finally:
         await db.close()
+
+
+async def test_a_snapshot_read_is_repeatable_read(db: Database) -> None:
+    async with db.read(snapshot=True) as s:
+        level = (await s.execute(text("SHOW transaction_isolation"))).scalar_one()
+        read_only = (await s.execute(text("SHOW transaction_read_only"))).scalar_one()
+    assert (level, read_only) == ("repeatable read", "on")
+    async with db.read() as s:
+        assert (await s.execute(text("SHOW transaction_isolation"))).scalar_one() == (
+            "read committed"
+        )
