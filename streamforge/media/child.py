@@ -78,7 +78,6 @@ def handle(request: dict[str, Any], send: Callable[[dict[str, Any]], None]) -> d
 
 
 def main() -> int:
-    parent = os.getppid()
     out = protocol_stream()
 
     def send(message: dict[str, Any]) -> None:
@@ -89,7 +88,9 @@ def main() -> int:
     try:
         request = json.loads(sys.stdin.readline())
         limits = request_limits(request)
-        apply_limits(limits, parent)
+        # the parent's pid as it sent it: os.getppid() here would already say 1 (init) if
+        # the parent died while this process started, and the check would pass
+        apply_limits(limits, int(request.get("parent") or os.getppid()))
         _quiet_ffmpeg()
         data = handle(request, send)
     except MediaError as exc:

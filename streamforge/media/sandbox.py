@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import inspect
 import json
+import os
 import signal
 import sys
 from collections import deque
@@ -82,7 +83,8 @@ async def _run_child(
     async def converse() -> dict[str, Any] | None:
         assert proc.stdin
         assert proc.stdout
-        proc.stdin.write(json.dumps(request).encode() + b"\n")
+        # our pid: a child that starts after we died must not take init for its parent
+        proc.stdin.write(json.dumps({**request, "parent": os.getpid()}).encode() + b"\n")
         with contextlib.suppress(ConnectionError):
             await proc.stdin.drain()
         proc.stdin.close()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -184,3 +186,32 @@ async def test_cancel_stops_a_probe_that_hangs(tmp_path: Path) -> None:
     cancel.set()  # without cancel, this probe would wait for its source forever
     with pytest.raises(MediaError, match=r"^cancelled$"):
         await asyncio.wait_for(probing, 10)
+
+
+def test_a_child_whose_parent_died_before_it_started_does_no_work(clip: Path) -> None:
+    # The child learns its parent's pid from the request. If that parent is gone by the
+    # time the child sets its parent-death signal, getppid() is init's, not the parent's:
+    # comparing with the pid the parent sent is what catches it.
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    request = {"op": "probe", "path": str(clip), "limits": {}, "parent": gone.pid}
+    child = subprocess.run(
+        [*sandbox.CHILD_COMMAND],
+        input=json.dumps(request) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == 1
+    assert child.stdout == ""  # no answer: it stopped before probing anything
+
+    request["parent"] = os.getpid()  # its real parent: it works
+    child = subprocess.run(
+        [*sandbox.CHILD_COMMAND],
+        input=json.dumps(request) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == 0, child.stderr
+    assert json.loads(child.stdout.splitlines()[-1])["type"] == "result"
