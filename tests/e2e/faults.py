@@ -64,6 +64,25 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float, poll: flo
 # --------------------------------------------------------------------------- services
 
 
+def freeze_readers_of(path: Path) -> list[int]:
+    """SIGSTOP every media child that has ``path`` open (a worker's child probing or
+    transcoding it: it opens its input only after making itself die with its parent).
+    Returns their pids."""
+    frozen = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if b"streamforge.media.child" not in (entry / "cmdline").read_bytes():
+                continue
+            if any(os.readlink(fd) == str(path) for fd in (entry / "fd").iterdir()):
+                os.kill(int(entry.name), signal.SIGSTOP)
+                frozen.append(int(entry.name))
+        except OSError:  # (it ended meanwhile)
+            continue
+    return frozen
+
+
 @contextlib.contextmanager
 def redis_database() -> Iterator[str]:
     """A Redis database index of this test alone, empty at start and end: its URL."""

@@ -27,6 +27,7 @@ from tests.dbs import postgres_database
 from tests.e2e.faults import (
     Cluster,
     assert_ready_once,
+    freeze_readers_of,
     rabbitmq_url,
     redis_database,
     running_cluster,
@@ -143,7 +144,9 @@ def test_d_poison_video_that_kills_its_worker_every_time(
     tmp_path: Path, clips: list[Path], database: str
 ) -> None:
     # The test plays the poison: whichever worker claims this video is SIGKILLed at once,
-    # and a new worker is started in its place (as a supervisor would).
+    # and a new worker is started in its place (as a supervisor would). So that it is
+    # caught in the act however fast the machine is, a media child reading the poison is
+    # frozen the moment it is seen (it dies with its worker all the same).
     poison = make_clip(tmp_path / "poison.mp4", width=640, height=360, seconds=12.0)
     with (
         redis_database() as url,
@@ -153,9 +156,11 @@ def test_d_poison_video_that_kills_its_worker_every_time(
         cluster.start_worker()
         cluster.start_worker()
         poisoned, *others = cluster.add(poison, *clips[:3])
+        stored = cluster.data / "media" / "videos" / poisoned / "source" / poison.name
         killed: list[str] = []
 
         def kill_whoever_runs_it() -> bool:
+            freeze_readers_of(stored)
             job = cluster.snapshot().job_of(poisoned)
             assert job.state != "succeeded", f"the poison video was transcoded: {job}"
             worker = cluster.worker_by_pid(job.owner_pid)
