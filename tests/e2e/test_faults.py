@@ -75,9 +75,11 @@ def database(request: pytest.FixtureRequest) -> Iterator[str]:
 
 def _kill_one_mid_transcode(cluster: Cluster, clips: list[Path]) -> None:
     cluster.serve()
-    cluster.start_worker()
-    cluster.start_worker()
+    # all queued first, workers started after: they cannot finish everything while `add`
+    # still imports, before anyone watches
     ids = cluster.add(*clips)
+    cluster.start_worker(wait=False)
+    cluster.start_worker(wait=False)
     killed, job = cluster.kill_mid_transcode()
     snap = cluster.wait_settled(ids, timeout=120)
 
@@ -153,10 +155,12 @@ def test_d_poison_video_that_kills_its_worker_every_time(
         running_cluster(tmp_path, broker_url=url, database_url=database) as cluster,
     ):
         cluster.serve()
-        cluster.start_worker()
-        cluster.start_worker()
+        # queued before any worker runs, and watched from before they start: a worker
+        # must not finish the poison while `add` is still importing the other files
         poisoned, *others = cluster.add(poison, *clips[:3])
         stored = cluster.data / "media" / "videos" / poisoned / "source" / poison.name
+        cluster.start_worker(wait=False)
+        cluster.start_worker(wait=False)
         killed: list[str] = []
 
         def kill_whoever_runs_it() -> bool:
