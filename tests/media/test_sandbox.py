@@ -192,26 +192,22 @@ def test_a_child_whose_parent_died_before_it_started_does_no_work(clip: Path) ->
     # The child learns its parent's pid from the request. If that parent is gone by the
     # time the child sets its parent-death signal, getppid() is init's, not the parent's:
     # comparing with the pid the parent sent is what catches it.
+    def probe_as_child_of(parent: int) -> subprocess.CompletedProcess[str]:
+        request = {"op": "probe", "path": str(clip), "limits": {}, "parent": parent}
+        return subprocess.run(
+            [*sandbox.CHILD_COMMAND],
+            input=json.dumps(request) + "\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    request = {"op": "probe", "path": str(clip), "limits": {}, "parent": gone.pid}
-    child = subprocess.run(
-        [*sandbox.CHILD_COMMAND],
-        input=json.dumps(request) + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    child = probe_as_child_of(gone.pid)
     assert child.returncode == 1
     assert child.stdout == ""  # no answer: it stopped before probing anything
 
-    request["parent"] = os.getpid()  # its real parent: it works
-    child = subprocess.run(
-        [*sandbox.CHILD_COMMAND],
-        input=json.dumps(request) + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    child = probe_as_child_of(os.getpid())  # its real parent: it works
     assert child.returncode == 0, child.stderr
     assert json.loads(child.stdout.splitlines()[-1])["type"] == "result"
