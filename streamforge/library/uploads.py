@@ -219,7 +219,11 @@ async def sync_part(db: Database, settings: Settings, upload_id: str) -> UploadS
     PATCH that finished in between), and cutting the file to it would lose acknowledged
     bytes.
     """
-    upload = await _load(db, upload_id)
+    return await _sync(db, settings, await _load(db, upload_id))
+
+
+async def _sync(db: Database, settings: Settings, upload: UploadSession) -> UploadSession:
+    """:func:`sync_part` for an ``upload`` its writer read after becoming the writer."""
     if is_complete(upload):
         return upload
     path = part_path(settings, upload.id)
@@ -281,8 +285,7 @@ async def append(
     cancellation goes on; when no byte arrives for ``[uploads] idle_timeout`` seconds, the
     same bytes are kept and the chunk ends with 408.
     """
-    await get_upload(db, upload_id)  # 404 / 410 before anything else
-    upload = await sync_part(db, settings, upload_id)
+    upload = await _sync(db, settings, await get_upload(db, upload_id))  # (we are the writer)
     if offset != upload.offset:
         raise UploadRejected(
             409,
@@ -540,10 +543,11 @@ async def purge(
             continue
         try:
             try:
-                upload = await sync_part(db, settings, upload_id)
+                upload = await _load(db, upload_id)  # (read as its writer)
             except NotFound:
                 continue
             if not is_complete(upload) and upload.offset == upload.length:
+                upload = await _sync(db, settings, upload)
                 await finish(db, storage, settings, upload)
                 finished.append(upload_id)
             elif upload.expires_at is not None and upload.expires_at <= now:
