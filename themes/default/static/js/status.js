@@ -46,13 +46,19 @@ async function showPlayer(el, video) {
   }
 }
 
-function showFailure(el, message) {
-  let p = el.querySelector(".error");
+// The card's or page's line of the given class, made under the not-ready box if missing.
+function noteLine(el, className) {
+  let p = el.querySelector(`.${className}`);
   if (!p) {
     p = document.createElement("p");
-    p.className = "error";
+    p.className = className;
     (el.querySelector(".not-ready") || el).append(p);
   }
+  return p;
+}
+
+function showFailure(el, message) {
+  const p = noteLine(el, "error");
   p.textContent = watchPage ? `This video could not be processed: ${message}` : message;
   el.querySelectorAll("progress").forEach((bar) => bar.remove());
 }
@@ -61,13 +67,8 @@ function showFailure(el, message) {
 // back to software, no worker taking the job); the newest one is shown, on the watch page.
 function showWarning(el, message) {
   if (el !== watchPage) return;
-  let p = el.querySelector(".warning");
-  if (!p) {
-    p = document.createElement("p");
-    p.className = "warning";
-    p.setAttribute("role", "status");
-    (el.querySelector(".not-ready") || el).append(p);
-  }
+  const p = noteLine(el, "warning");
+  p.setAttribute("role", "status");
   p.textContent = message;
 }
 
