@@ -8,12 +8,12 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.chromium import pump_until
 from tests.e2e.cli import cli, running_server, wait_for_media_child, write_config
 from tests.mediagen import make_clip
 
@@ -48,14 +48,6 @@ class EventsLink:
     def cut(self) -> None:
         self.refusing = True
         self.page_side.close(code=1012, reason="server restarting")
-
-
-def pump_until(page: Any, condition: Callable[[], bool], within: float = 30) -> None:
-    """Let Playwright run the routing callbacks until ``condition`` holds."""
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        page.wait_for_timeout(50)
 
 
 def test_a_dropped_page_reconnects_and_its_snapshot_shows_what_it_missed(

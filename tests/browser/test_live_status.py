@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.authn import log_in
-from tests.chromium import screenshot
+from tests.chromium import pump_until, screenshot
 from tests.conftest import worker_redis_url
 from tests.e2e.cli import cli, running_server, wait_for_media_child, write_config
 from tests.mediagen import make_clip
@@ -44,10 +43,11 @@ def test_progress_and_player_appear_without_reload(browser: Any, tmp_path: Path)
         page.wait_for_selector(".watch[data-video-id]")
         page.evaluate("window.__sameDocument = true")
         watched = page.get_attribute(".watch", "data-video-id")
-        deadline = time.monotonic() + 30
-        while not any(f.get("video_id") == watched and f["type"] == "video.state" for f in frames):
-            assert time.monotonic() < deadline, "the page never got its snapshot"
-            page.wait_for_timeout(20)  # (Playwright records frames while it waits)
+
+        def has_snapshot() -> bool:
+            return any(f.get("video_id") == watched and f["type"] == "video.state" for f in frames)
+
+        pump_until(page, has_snapshot)
         os.kill(child, signal.SIGCONT)
         page.wait_for_selector(".player video", timeout=120_000)
         assert page.evaluate("window.__sameDocument === true"), "the page was reloaded"
