@@ -22,7 +22,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from streamforge.db.models import Video, VideoStatus
 from streamforge.db.session import Database
+from streamforge.jobs import store
 
 BACKENDS = ["sqlite", "postgresql"]
 ADMIN_URL = os.environ.get(
@@ -108,3 +110,12 @@ async def everything_stored(db: Database) -> bytes:
             rows = f"SELECT coalesce(string_agg(t::text, ''), '') FROM \"{name}\" t"
             dumped.append((await s.execute(text(rows))).scalar_one())
     return "".join(dumped).encode()
+
+
+async def new_job(db: Database, max_attempts: int = 3) -> str:
+    """A queued video ``vid1`` and its transcode job; the job's id."""
+    async with db.session() as s:
+        s.add(Video(id="vid1", title="t", status=VideoStatus.QUEUED))
+        await s.flush()
+        job = await store.create_job(s, "vid1", max_attempts=max_attempts)
+        return job.id

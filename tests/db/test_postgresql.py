@@ -18,6 +18,7 @@ from streamforge.events import Event
 from streamforge.jobs import store
 from streamforge.jobs.host import RECONCILER_LOCK
 from tests.conftest import make_settings
+from tests.dbs import new_job
 from tests.mediagen import make_clip
 from tests.uploads.helpers import create, patch
 
@@ -102,10 +103,7 @@ async def _waiting_for_a_lock(db: Database) -> bool:
 
 
 async def test_a_job_settled_while_the_reaper_looks_stays_settled(db: Database) -> None:
-    async with db.session() as s:
-        s.add(Video(id="vid1", title="t", status=VideoStatus.QUEUED))
-        await s.flush()
-        job_id = (await store.create_job(s, "vid1", max_attempts=3)).id
+    job_id = await new_job(db)
     claim = await store.claim(db, job_id, "slow-runner", 30)
     assert claim is not None
     async with db.session() as s:  # the runner stalled past its lease...

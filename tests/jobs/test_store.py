@@ -10,14 +10,7 @@ from sqlalchemy import select, update
 from streamforge.db.models import Job, JobAttempt, JobState, Video, VideoStatus
 from streamforge.db.session import Database
 from streamforge.jobs import store
-
-
-async def new_job(db: Database, max_attempts: int = 3) -> str:
-    async with db.session() as s:
-        s.add(Video(id="vid1", title="t", status=VideoStatus.QUEUED))
-        await s.flush()
-        job = await store.create_job(s, "vid1", max_attempts=max_attempts)
-        return job.id
+from tests.dbs import new_job
 
 
 async def test_only_one_of_many_racing_claims_wins(db: Database) -> None:

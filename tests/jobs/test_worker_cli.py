@@ -18,6 +18,7 @@ from streamforge.jobs.broker import with_heartbeat
 from streamforge.jobs.supervisor import Supervisor, describe_exit
 from streamforge.library.encoding import encoder_works
 from streamforge.plugins import Registry
+from tests.dbs import new_job
 from tests.e2e.cli import cli, write_config
 
 BROKER = '[broker]\nurl = "redis://127.0.0.1:6379/0"\n'
@@ -172,10 +173,7 @@ def test_exits_are_described_for_people() -> None:
 
 
 async def test_a_handed_back_attempt_is_not_counted(db: Database) -> None:
-    async with db.session() as s:
-        s.add(Video(id="vid1", title="t", status=VideoStatus.QUEUED))
-        await s.flush()
-        job_id = (await store.create_job(s, "vid1", max_attempts=1)).id
+    job_id = await new_job(db, max_attempts=1)
     claim = await store.claim(db, job_id, "w1", 30)
     assert claim is not None
     assert await store.hand_back(db, claim)
